@@ -1,0 +1,48 @@
+# biokin_nb: `make notebooks` runs the notebook sequence, `make test` runs the tests.
+# Both set everything up first (Debian packages when root, a venv, the Jupyter kernel).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_PACKAGES := libegl1 libgl1-mesa-dri
+export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
+export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
+
+.PHONY: setup debs test lint notebooks bench clean
+
+setup: $(STAMP)
+
+debs:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages (run as root or install them): $$missing"; fi; \
+	fi
+
+$(STAMP): pyproject.toml | debs
+	@command -v $(PY) >/dev/null || { echo "needs $(PY) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name biokin --display-name "biokin (venv)" >/dev/null
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check biokin_nb tests bench
+	$(BIN)/ruff format --check biokin_nb tests bench
+
+test: setup debs lint
+	$(BIN)/python -m pytest -q -ra
+
+notebooks: setup debs
+	$(BIN)/python -m biokin_nb.notebooks --out build/notebooks
+
+bench: setup
+	$(BIN)/python bench/fk.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
