@@ -51,3 +51,20 @@ def test_a_real_mot_drives_another_model_by_name(validation_dir):
     assert forward_kinematics(raj, torch.tensor(motion.q)).markers.isfinite().all()
     with pytest.raises(KeyError, match="lacks: .*"):
         read_motion(gait, validation_dir / RAJ / "ik_output_walk_acc1e-9.mot")
+
+
+def test_coordinate_table_units_and_flags(scaled_rajagopal):
+    table = scaled_rajagopal.coordinate_table().set_index("coordinate")
+    assert table.loc["knee_angle_r", "max"] == pytest.approx(np.rad2deg(2.0944), abs=1e-2)
+    assert table.loc["pelvis_tx", "unit"] == "m"
+    assert table.loc["knee_angle_r_beta", "coupled"] and not table.loc["knee_angle_r_beta", "free"]
+    flagged = scaled_rajagopal.coordinate_table(free=["arm_flex_r"]).set_index("coordinate")
+    assert flagged["free"].sum() == 1 and flagged.loc["arm_flex_r", "free"]
+
+
+def test_pose_by_name_in_degrees(scaled_rajagopal):
+    q = scaled_rajagopal.pose({"knee_angle_r": 90.0, "pelvis_ty": 1.0})
+    assert q[scaled_rajagopal.coordinate_index("knee_angle_r")] == pytest.approx(np.pi / 2)
+    assert q[scaled_rajagopal.coordinate_index("pelvis_ty")] == 1.0
+    with pytest.raises(KeyError, match="did you mean knee_angle_r"):
+        scaled_rajagopal.pose({"knee_angel_r": 10.0})

@@ -221,3 +221,45 @@ class KinematicModel:
         for name, f in factors.items():
             out[self.body_index(name)] = np.asarray(f, dtype=np.float64)
         return out
+
+    def coordinate_table(self, free: list[str] | tuple[str, ...] | None = None):
+        """A pandas DataFrame, one row per coordinate: joint, motion type, range and default
+        (deg for rotational, m otherwise), locked, coupled, and free (``free`` names; default:
+        the unclamped rotational coordinates)."""
+        import pandas as pd
+
+        dependent = self.dependent
+        rows = []
+        for i, c in enumerate(self.coordinates):
+            factor = 180.0 / np.pi if c.motion != "translational" else 1.0
+            unit = "m" if c.motion == "translational" else "deg"
+            unclamped_rotation = c.motion == "rotational" and not c.clamped
+            is_free = (c.name in free) if free is not None else unclamped_rotation
+            rows.append(
+                {
+                    "coordinate": c.name,
+                    "joint": c.joint,
+                    "type": c.motion,
+                    "unit": unit,
+                    "min": c.range[0] * factor,
+                    "max": c.range[1] * factor,
+                    "default": c.default * factor,
+                    "free": is_free,
+                    "locked": c.locked,
+                    "coupled": bool(dependent[i]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def pose(self, values: dict[str, float] | None = None, *, degrees: bool = True) -> np.ndarray:
+        """(C,) the default pose with ``values`` set by coordinate name (rotational ones in
+        degrees when ``degrees``) and coupled coordinates left for the FK to set."""
+        q = self.defaults.copy()
+        for name, value in (values or {}).items():
+            i = self.coordinate_index(name)
+            q[i] = (
+                np.deg2rad(value)
+                if degrees and self.coordinates[i].motion == "rotational"
+                else value
+            )
+        return q
