@@ -5,7 +5,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := libegl1 libgl1-mesa-dri
+DEB_PACKAGES := libegl1 libgl1-mesa-dri chromium
 export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
 export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from biokin_nb.osim.model import KinematicModel
+from biokin_nb.osim.model import AxisMotion, KinematicModel
 
 
 @dataclass
@@ -66,21 +66,23 @@ def forward_kinematics(
     c = _compiled(model, q.dtype, q.device)
     batch = torch.broadcast_shapes(q.shape[:-1], scales.shape[:-2])
     eye = c["eye"].expand(*batch, 3, 3)
-    zero = torch.zeros(*batch, 3, dtype=q.dtype, device=q.device)
+    zero = q.new_zeros(*batch, 3)
     rots, poss, centres = [None] * model.n_bodies, [None] * model.n_bodies, []
     for joint, jc in zip(model.joints, c["joints"], strict=True):
-        parent = joint.parent_body
+        parent, child = joint.parent_body, joint.child_body
         r_par, p_par = (eye, zero) if parent < 0 else (rots[parent], poss[parent])
         s_par = scales[..., parent, :] if parent >= 0 else None
-        r_f = r_par @ jc["r_p"]
-        p_f = p_par + _rotate(r_par, _origin(jc["m_p"], s_par))
-        r_j, p_j = _joint_transform(jc, q, s_par)
-        r_m = r_f if r_j is None else r_f @ r_j
-        p_m = p_f if p_j is None else p_f + _rotate(r_f, p_j)
-        s_child = scales[..., joint.child_body, :]
-        r_child = r_m @ jc["r_c_t"]
-        rots[joint.child_body] = r_child
-        poss[joint.child_body] = p_m - _rotate(r_child, _origin(jc["m_c"], s_child))
+        # joint centre: parent origin + R_par (frame offset + joint translation, in parent)
+        offset = _origin(jc["m_p"], s_par) + _translation(jc, q, s_par)
+        p_m = p_par + _rotate(r_par, offset)
+        r_child = r_par
+        for factor in jc["factors"]:
+            r_child = r_child @ _factor_matrix(factor, q)
+        rots[child] = r_child
+        m_c = jc["m_c"]
+        poss[child] = (
+            p_m if m_c is None else p_m - _rotate(r_child, _origin(m_c, scales[..., child, :]))
+        )
         centres.append(p_m)
     return _assemble(c, rots, poss, centres, scales, eye, zero)
 
@@ -134,43 +136,49 @@ def _origin(m: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
     return m.sum(-1) if s is None else (m @ s.unsqueeze(-1)).squeeze(-1)
 
 
-def _axis_rotation(axis: dict[str, torch.Tensor], angle: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation by ``angle`` (...,) about a unit axis (Rodrigues)."""
-    cos, sin = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
-    return axis["aat"] + cos * axis["perp"] + sin * axis["skew"]
+def _factor_matrix(factor: tuple, q: torch.Tensor) -> torch.Tensor:
+    """A constant (3, 3), or ``A + cos(f(q)) B + sin(f(q)) S`` (..., 3, 3): a rotation about
+    one axis with the constant frame rotations around it folded in."""
+    if len(factor) == 1:
+        return factor[0]
+    motion, a, b, sk = factor
+    angle = _motion_value(motion, q)
+    return a + torch.cos(angle)[..., None, None] * b + torch.sin(angle)[..., None, None] * sk
 
 
-def _joint_transform(
-    jc: dict, q: torch.Tensor, s_par: torch.Tensor | None
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Rotation (..., 3, 3) and translation (..., 3) of the child frame in the parent frame."""
-    rot, trans = None, None
-    for motion, axis in jc["motions"]:
-        value = motion.function(q[..., motion.coordinate]) if motion.coordinate >= 0 else None
-        if value is None:
-            value = motion.function(q.new_zeros(q.shape[:-1]))
-        if motion.kind == "rotation":
-            r = _axis_rotation(axis, value)
-            rot = r if rot is None else rot @ r
-            continue
-        factor = value if (s_par is None or not motion.scales) else value * (s_par @ axis["a"])
-        t = factor[..., None] * axis["a"]
-        trans = t if trans is None else trans + t
-    return rot, trans
+def _motion_value(motion: AxisMotion, q: torch.Tensor) -> torch.Tensor:
+    x = q[..., motion.coordinate]
+    return x if motion.function.is_identity else motion.function(x)
+
+
+def _translation(jc: dict, q: torch.Tensor, s_par: torch.Tensor | None) -> torch.Tensor | float:
+    """(..., 3) the joint's translation in the parent body frame (m), or 0."""
+    total = 0.0
+    for motion, axis in jc["translations"]:
+        if motion.coordinate < 0:
+            value = motion.function(q.new_zeros(()))
+        else:
+            value = _motion_value(motion, q)
+        if s_par is not None and motion.scales:
+            value = value * (s_par @ axis["a"])
+        total = total + value[..., None] * axis["pa"]
+    return total
 
 
 def _assemble(c, rots, poss, centres, scales, eye, zero) -> FKResult:
     rot = torch.stack(rots, dim=-3)
     pos = torch.stack(poss, dim=-2)
     coms = pos + _rotate(rot, c["com"] * scales)
-    rot_g = torch.cat([rot, eye.unsqueeze(-3)], dim=-3)  # ground appended: index -1
-    pos_g = torch.cat([pos, zero.unsqueeze(-2)], dim=-2)
-    s_g = torch.cat(
-        [scales.expand(*pos.shape[:-2], -1, -1), torch.ones_like(zero)[..., None, :]], -2
-    )
-    idx = c["marker_body"]
-    local = (c["marker_m"] @ s_g[..., idx, :].unsqueeze(-1)).squeeze(-1)
-    markers = pos_g[..., idx, :] + _rotate(rot_g[..., idx, :, :], local)
+    blocks = []
+    for body, m in c["marker_groups"]:
+        r_b, p_b = (eye, zero) if body < 0 else (rots[body], poss[body])
+        s_b = scales[..., body, :] if body >= 0 else None
+        local = m.sum(-1) if s_b is None else (m @ s_b[..., None, :, None]).squeeze(-1)
+        blocks.append(p_b[..., None, :] + local @ r_b.transpose(-1, -2))
+    if blocks:
+        markers = torch.cat(blocks, dim=-2)[..., c["marker_order"], :]
+    else:
+        markers = zero[..., None, :][..., :0, :]
     return FKResult(rot, pos, torch.stack(centres, dim=-2), coms, markers)
 
 
@@ -188,30 +196,63 @@ def _compile(model: KinematicModel, dtype: torch.dtype, device: torch.device) ->
 
     joints = []
     for j in model.joints:
-        motions = [(m, _axis_constants(m.axis, t)) for m in j.motions]
+        r_p = j.parent_frame.rotation
+        translations = [
+            (m, {"a": t(m.axis), "pa": t(r_p @ m.axis)})
+            for m in j.motions
+            if m.kind == "translation"
+        ]
+        m_c = j.child_frame.origin_by_scale
         joints.append(
             {
-                "r_p": t(j.parent_frame.rotation),
                 "m_p": t(j.parent_frame.origin_by_scale),
-                "r_c_t": t(j.child_frame.rotation.T),
-                "m_c": t(j.child_frame.origin_by_scale),
-                "motions": motions,
+                "m_c": None if not m_c.any() else t(m_c),
+                "translations": translations,
+                "factors": _rotation_factors(j, t),
             }
         )
-    markers = model.markers
     return {
         "eye": t(np.eye(3)),
         "joints": joints,
         "com": t(np.stack([b.com for b in model.bodies])),
-        "marker_body": torch.tensor([m.body for m in markers], dtype=torch.long, device=device),
-        "marker_m": t(
-            np.stack([m.origin_by_scale for m in markers]) if markers else np.zeros((0, 3, 3))
-        ),
+        **_marker_groups(model, t, device),
     }
 
 
-def _axis_constants(axis: np.ndarray, t) -> dict[str, torch.Tensor]:
-    a = np.asarray(axis, dtype=np.float64)
-    skew = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    aat = np.outer(a, a)
-    return {"a": t(a), "aat": t(aat), "perp": t(np.eye(3) - aat), "skew": t(skew)}
+def _marker_groups(model: KinematicModel, t, device: torch.device) -> dict:
+    """Markers grouped by body: ``[(body, M (k, 3, 3))]`` and the order that restores the
+    model's marker order from the concatenated groups."""
+    bodies = sorted({m.body for m in model.markers})
+    groups, concatenated = [], []
+    for body in bodies:
+        members = [i for i, m in enumerate(model.markers) if m.body == body]
+        groups.append((body, t(np.stack([model.markers[i].origin_by_scale for i in members]))))
+        concatenated += members
+    order = np.argsort(np.asarray(concatenated, dtype=np.int64)) if concatenated else []
+    return {
+        "marker_groups": groups,
+        "marker_order": torch.as_tensor(order, dtype=torch.long, device=device),
+    }
+
+
+def _rotation_factors(joint, t) -> list[tuple]:
+    """The joint's rotation ``R_P R_1(q) ... R_k(q) R_C^T`` as factors, constants folded in:
+    ``R_P`` into the first, ``R_C^T`` into the last (a constant factor when k = 0)."""
+    rotations = [m for m in joint.motions if m.kind == "rotation"]
+    left, right = joint.parent_frame.rotation, joint.child_frame.rotation.T
+    if not rotations:
+        return [(t(left @ right),)]
+    factors = []
+    for i, m in enumerate(rotations):
+        a = np.asarray(m.axis, dtype=np.float64)
+        skew = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+        parts = [np.outer(a, a), np.eye(3) - np.outer(a, a), skew]
+        pre = left if i == 0 else np.eye(3)
+        post = right if i == len(rotations) - 1 else np.eye(3)
+        parts = [pre @ x @ post for x in parts]
+        if m.coordinate < 0:  # a constant rotation: fold it completely
+            value = float(m.function.coefs[0, 0])
+            factors.append((t(parts[0] + np.cos(value) * parts[1] + np.sin(value) * parts[2]),))
+        else:
+            factors.append((m, *map(t, parts)))
+    return factors

@@ -61,6 +61,10 @@ class PiecewisePolynomial:
     def is_constant(self) -> bool:
         return self.coefs.shape == (1, 1)
 
+    @property
+    def is_identity(self) -> bool:
+        return self.coefs.shape == (1, 2) and self.coefs[0, 0] == 0.0 and self.coefs[0, 1] == 1.0
+
     def scaled(self, factor: float) -> PiecewisePolynomial:
         """``factor * f``."""
         return PiecewisePolynomial(self.breaks, self.origins, self.coefs * factor)
