@@ -87,9 +87,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    print(
-        f"{'model':16s} {'frames':>7s} {'torch f32':>12s} {'torch f64':>12s} {'OpenSim':>10s} {'speedup':>8s}"
-    )
+    header = ("model", "frames", "torch f32", "torch f64", "OpenSim", "speedup")
+    print("{:16s} {:>7s} {:>12s} {:>12s} {:>10s} {:>8s}".format(*header))
     for name, path in MODELS.items():
         if not path.is_file():
             print(f"{name}: {path} not found, skipped")

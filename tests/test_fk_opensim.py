@@ -9,7 +9,7 @@ from conftest import FK_REFERENCES, REPO, VALIDATION_MODELS
 
 from biokin_nb.osim import apply_coupler_constraints, forward_kinematics, load_model
 from biokin_nb.osim.opensim_fk import opensim_forward_kinematics
-from biokin_nb.osim.scaling import opensim_model, scale_opensim_model
+from biokin_nb.osim.scaling import opensim_model, scale_opensim_model, write_scaled_osim
 
 N_POSES = 100
 TOL_M = 1e-6
@@ -84,3 +84,19 @@ def test_fk_matches_opensim_along_real_ik_solutions(name, validation_dir):
     assert np.abs(ours.positions.numpy() - ref["body_pos"]).max() <= TOL_M
     assert np.abs(ours.markers.numpy()[:, markers] - ref["marker_pos"]).max() <= TOL_M
     assert rotation_angle_error(ours.rotations.numpy(), ref["body_rot"]).max() <= TOL_RAD
+
+
+def test_written_scaled_osim_loads_in_opensim_and_matches_our_fk(validation_dir, tmp_path):
+    source = validation_dir / MODELS["rajagopal2016"]
+    model = load_model(source)
+    scales = np.random.default_rng(2).uniform(0.8, 1.2, size=(model.n_bodies, 3))
+    out = write_scaled_osim(source, scales, tmp_path / "subject.osim", name="subject")
+    written = load_model(out)  # OpenSim reads it (load_model goes through opensim.Model)
+    assert written.name == "subject"
+    q = torch.tensor(random_poses(model, 20, seed=9))
+    ours = forward_kinematics(model, q, torch.tensor(scales))
+    theirs = opensim_forward_kinematics(opensim_model(out), q.numpy(), written.joint_names)
+    assert_fk_close(ours, theirs)
+    again = forward_kinematics(written, q)  # our FK of the written file, unscaled
+    torch.testing.assert_close(again.markers, ours.markers, atol=1e-9, rtol=0)
+    torch.testing.assert_close(again.rotations, ours.rotations, atol=1e-9, rtol=0)
