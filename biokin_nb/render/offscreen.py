@@ -1,0 +1,185 @@
+"""Offscreen rendering of a body-mesh sequence from a :class:`~biokin_nb.render.Camera`.
+
+The VTK camera is set from the pinhole camera exactly: position = the camera centre,
+focal point one metre along the optical axis (row 3 of R), view-up = -(row 2 of R) (OpenCV
+y points down), vertical view angle ``2 atan(H / (2 fy))``, and the principal point
+through VTK's window centre. A world point then lands on the pixel
+:meth:`Camera.project` gives (pixel centres at integer coordinates). Square pixels and
+zero skew are required.
+
+Each frame is rendered twice: in colour (clothing colours, lights, floor, backdrop) and
+as a person mask (the body in flat white on black, no floor, no anti-aliasing).
+Vertices are in OpenSim's ground frame (m, Y up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyvista as pv
+
+from biokin_nb.render.cameras import Camera
+from biokin_nb.render.scene import SceneStyle
+
+NEAR_M, FAR_M = 0.05, 100.0
+FLOOR_SIZE_M = 40.0
+
+
+@dataclass
+class RenderedFrame:
+    """One view of one frame: ``rgb`` (H, W, 3) uint8 and ``mask`` (H, W) bool."""
+
+    rgb: np.ndarray
+    mask: np.ndarray
+
+
+def set_vtk_camera(plotter: pv.Plotter, camera: Camera) -> None:
+    """Point the plotter's VTK camera as ``camera`` (see the module docstring).
+
+    Raises:
+        ValueError: the plotter's window size differs from the camera's image size, or
+            the intrinsics have skew or non-square pixels.
+    """
+    K = camera.K
+    if abs(K[0, 1]) > 1e-9 or abs(K[0, 0] - K[1, 1]) > 1e-6 * K[1, 1]:
+        raise ValueError(f"rendering needs square pixels and zero skew; got K = {K.tolist()}")
+    if tuple(plotter.window_size) != (camera.width, camera.height):
+        raise ValueError(
+            f"plotter window {tuple(plotter.window_size)} != camera image "
+            f"{(camera.width, camera.height)}"
+        )
+    vtk_camera = plotter.renderer.GetActiveCamera()
+    centre = camera.centre
+    vtk_camera.SetPosition(*centre)
+    vtk_camera.SetFocalPoint(*(centre + camera.R[2]))
+    vtk_camera.SetViewUp(*(-camera.R[1]))
+    vtk_camera.SetViewAngle(float(np.degrees(2 * np.arctan(camera.height / (2 * K[1, 1])))))
+    # Principal point -> normalized device coordinates (x right, y up, pixel edges at +/-1).
+    wx = 2 * (K[0, 2] + 0.5) / camera.width - 1
+    wy = 1 - 2 * (K[1, 2] + 0.5) / camera.height
+    vtk_camera.SetWindowCenter(-wx, -wy)
+    vtk_camera.SetClippingRange(NEAR_M, FAR_M)
+    plotter.camera_set = True  # pyvista must not reset the view to the scene's bounds
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit area-weighted vertex normals of a triangle mesh (V, 3), faces (F, 3)."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    face_normals = np.cross(b - a, c - a)
+    normals = np.zeros_like(vertices)
+    for i in range(3):
+        for k in range(3):
+            normals[:, k] += np.bincount(
+                faces[:, i], weights=face_normals[:, k], minlength=len(vertices)
+            )
+    norm = np.linalg.norm(normals, axis=1, keepdims=True)
+    return normals / np.maximum(norm, 1e-12)
+
+
+class MeshRenderer:
+    """A reusable offscreen scene of one body mesh with a clip's look.
+
+    Args:
+        faces: (F, 3) triangle vertex indices.
+        colours: (V, 3) uint8 vertex colours (:func:`biokin_nb.render.scene.vertex_colours`).
+        style: lights and background.
+        size: (width, height) pixels.
+    """
+
+    def __init__(
+        self,
+        faces: np.ndarray,
+        colours: np.ndarray,
+        style: SceneStyle,
+        size: tuple[int, int],
+    ) -> None:
+        width, height = (int(s) for s in size)
+        if width <= 0 or height <= 0:
+            raise ValueError(f"image size must be positive; got {width} x {height}")
+        self.size = (width, height)
+        self.faces = np.asarray(faces, dtype=np.int64)
+        self.style = style
+        n_vertices = len(colours)
+        cells = np.hstack([np.full((len(self.faces), 1), 3), self.faces]).ravel()
+        self.mesh = pv.PolyData(np.zeros((n_vertices, 3)), cells)
+        self.mesh.point_data["rgb"] = np.asarray(colours, dtype=np.uint8)
+        self.mesh.point_data.set_array(np.zeros((n_vertices, 3)), "Normals")
+        self.mesh.point_data.active_normals_name = "Normals"
+        self.plotter = pv.Plotter(off_screen=True, window_size=[width, height], lighting="none")
+        self.plotter.disable_anti_aliasing()
+        self.body = self.plotter.add_mesh(
+            self.mesh, scalars="rgb", rgb=True, ambient=style.lighting.ambient, diffuse=0.8
+        )
+        self.silhouette = self.plotter.add_mesh(self.mesh, color="white", lighting=False)
+        self.silhouette.mapper.scalar_visibility = False
+        floor = pv.Plane(
+            center=(0, -0.001, 0), direction=(0, 1, 0), i_size=FLOOR_SIZE_M, j_size=FLOOR_SIZE_M
+        )
+        self.floor = self.plotter.add_mesh(floor, color=style.background.floor, ambient=0.3)
+        self._add_lights()
+        self._mask_mode(False)
+
+    def _add_lights(self) -> None:
+        light = self.style.lighting
+        az, el = np.radians(light.azimuth_deg), np.radians(light.elevation_deg)
+        direction = np.array([np.cos(el) * np.cos(az), np.sin(el), -np.cos(el) * np.sin(az)])
+        for sign, intensity in ((1.0, light.key_intensity), (-1.0, light.fill_intensity)):
+            d = direction * np.array([sign, 1.0, sign])
+            self.plotter.add_light(
+                pv.Light(position=tuple(10 * d), focal_point=(0, 1, 0), intensity=intensity)
+            )
+
+    def _mask_mode(self, on: bool) -> None:
+        self.body.visibility = not on
+        self.floor.visibility = not on
+        self.silhouette.visibility = on
+        if on:
+            self.plotter.set_background("black")
+        else:
+            bg = self.style.background
+            self.plotter.set_background(np.array(bg.bottom) / 255.0, top=np.array(bg.top) / 255.0)
+
+    def set_camera(self, camera: Camera) -> None:
+        """Render from ``camera`` (its image size must be the renderer's)."""
+        set_vtk_camera(self.plotter, camera)
+
+    def render(self, vertices: np.ndarray) -> RenderedFrame:
+        """The colour image and person mask of the mesh posed at ``vertices`` (V, 3) m."""
+        vertices = np.asarray(vertices, dtype=np.float64)
+        self.mesh.points[:] = vertices
+        self.mesh.point_data["Normals"][:] = vertex_normals(vertices, self.faces)
+        self.mesh.Modified()
+        rgb = self._grab()
+        self._mask_mode(True)
+        mask = self._grab()[..., 0] > 127
+        self._mask_mode(False)
+        return RenderedFrame(rgb, mask)
+
+    def _grab(self) -> np.ndarray:
+        self.plotter.render()
+        return np.array(self.plotter.screenshot(return_img=True), dtype=np.uint8)[..., :3]
+
+    def close(self) -> None:
+        self.plotter.close()
+
+    def __enter__(self) -> MeshRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def render_sequence(
+    renderer: MeshRenderer,
+    camera: Camera,
+    vertices: np.ndarray,
+    progress: Callable[[], None] | None = None,
+) -> Iterator[RenderedFrame]:
+    """Render each frame of ``vertices`` (T, V, 3) m from ``camera``, one at a time."""
+    renderer.set_camera(camera)
+    for frame in vertices:
+        yield renderer.render(frame)
+        if progress is not None:
+            progress()
