@@ -9,7 +9,7 @@ DEB_PACKAGES := libegl1 libgl1-mesa-dri chromium
 export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
 export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 
-.PHONY: setup debs test lint notebooks bench clean
+.PHONY: setup debs test lint notebooks reports bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ test: setup debs lint
 
 notebooks: setup debs
 	$(BIN)/python -m biokin_nb.notebooks --out build/notebooks
+
+# Per-clip HTML reports and an index: `make reports PARAMS=my_clips.yaml` (default: the example).
+PARAMS ?= data/reports/example.yaml
+reports: setup debs
+	$(BIN)/biokin report --params $(PARAMS)
 
 bench: setup
 	$(BIN)/python bench/fk.py

@@ -261,7 +261,7 @@ def _scene(cube: list[list[float]]) -> dict:
         f"{a}axis": {"title": {"text": f"{a} (m)"}, "range": r, "autorange": False}
         for a, r in zip("xyz", cube, strict=True)
     }
-    return {**axes, "aspectmode": "data", "camera": CAMERA}
+    return {**axes, "aspectmode": "cube", "camera": CAMERA}
 
 
 # --------------------------------------------------------------------------- figures
