@@ -1,0 +1,90 @@
+"""Evaluation of a trained network on a dataset split, as Lin et al.'s Tables 1 and 3.
+
+For every clip of the split the network predicts the whole clip twice, frame-only (stage 1
+behaviour, the temporal module skipped) and temporal; against the ground truth it scores
+
+    mae_deg         mean absolute error of the 36 predicted coordinates (deg; free ones wrapped)
+    pa_mpjpe_mm     Procrustes-aligned mean per-joint position error of the 44 keypoints (mm)
+    pa_mpjve_mm_s   Procrustes-aligned mean per-joint velocity error (mm/s)
+    mask_iou        IoU of the mask head's masks against the true ones (letterbox crops)
+
+Keypoints on both sides come from the project FK, pelvis-relative, with the predicted or
+true coordinates and scales. Metrics are means over clips (equal weight per clip).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from biokin_nb.dataset import read_clip, read_index
+from biokin_nb.infer import Prediction, predict, read_two_view
+from biokin_nb.metrics import mae_deg, pa_mpjpe_mm, pa_mpjve_mm_s
+from biokin_nb.net import KinematicsNet
+from biokin_nb.osim import forward_kinematics
+from biokin_nb.train import letterbox, mask_iou
+
+MODES = {"frame-only": False, "temporal": True}
+COLUMNS = ("method", "clips", "mae_deg", "pa_mpjpe_mm", "pa_mpjve_mm_s", "mask_iou")
+
+
+def clip_scores(net: KinematicsNet, prediction: Prediction, folder: Path) -> dict[str, float]:
+    """The four metrics of one clip's ``prediction`` against the clip in ``folder``."""
+    model = net.kinematic_model
+    clip = read_clip(folder, model)
+    layout = net.layout
+    predicted = list(layout.predicted)
+    periodic = np.isin(predicted, layout.free)
+    true_q = clip.motion.q.copy()
+    mae = mae_deg(prediction.coordinates[:, predicted], true_q[:, predicted], periodic)
+    true_q[:, list(layout.translations)] = 0.0
+    q = torch.tensor(true_q, dtype=torch.float64)
+    kp = forward_kinematics(model, q, torch.tensor(clip.scales)).keypoints.numpy()
+    kp = kp - kp[..., :1, :]
+    return {
+        "mae_deg": float(np.nanmean(mae)),
+        "pa_mpjpe_mm": pa_mpjpe_mm(prediction.keypoints, kp),
+        "pa_mpjve_mm_s": pa_mpjve_mm_s(prediction.keypoints, kp, prediction.fps),
+        "mask_iou": mask_iou(torch.from_numpy(prediction.masks), _true_masks(clip, net)),
+    }
+
+
+def _true_masks(clip, net: KinematicsNet) -> torch.Tensor:
+    """(V, T, H, H) bool true masks as letterbox crops."""
+    soft = letterbox(torch.from_numpy(clip.masks()).float()[:, :, None], net.config.image_size)
+    return soft[:, :, 0] > 0.5
+
+
+def evaluate(net: KinematicsNet, root: str | Path, split: str = "test") -> pd.DataFrame:
+    """The table (columns ``COLUMNS``, one row per mode) of ``net`` on ``split`` of the
+    dataset at ``root``.
+
+    Raises:
+        ValueError: the split has no clip.
+    """
+    rows = [r for r in read_index(root) if r["split"] == split]
+    if not rows:
+        raise ValueError(f"no {split!r} clip in {root}; generate more subjects or pick a split")
+    net.eval()
+    scores: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    for row in rows:
+        folder = Path(root) / "clips" / row["clip"]
+        clip = read_two_view(folder)
+        for mode, temporal in MODES.items():
+            scores[mode].append(clip_scores(net, predict(net, clip, temporal), folder))
+    table = [
+        {"method": mode, "clips": len(s), **pd.DataFrame(s).mean().to_dict()}
+        for mode, s in scores.items()
+    ]
+    return pd.DataFrame(table, columns=list(COLUMNS))
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the evaluation table as CSV (creating the folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, float_format="%.4f")
+    return path
