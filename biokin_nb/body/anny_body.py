@@ -214,11 +214,7 @@ class AnnyBody(BodyModel):
         return self._rest_pose(self.rest(shape))
 
     def _rest_pose(self, rest: dict) -> BodyPose:
-        root = rest["heads"][:, 0].clone()
-        root[:, 1] = root[:, 1] - rest["vertices"][..., 1].amin(-1)
-        eye = torch.eye(3, dtype=self.dtype, device=self.device)
-        batch = rest["batch"]
-        return BodyPose(eye.expand(*batch, self.n_bones, 3, 3), root.reshape(*batch, 3))
+        return BodyPose.standing(rest["heads"][:, 0], rest["vertices"], rest["batch"], self.n_bones)
 
     # ------------------------------------------------------------------ forward
     def forward(

@@ -38,6 +38,23 @@ class BodyPose:
     def batch_shape(self) -> torch.Size:
         return self.root.shape[:-1]
 
+    @classmethod
+    def standing(
+        cls, root: torch.Tensor, vertices: torch.Tensor, batch: torch.Size, n_bones: int
+    ) -> BodyPose:
+        """The rest pose (identity rotations) lifted so that the lowest vertex is on y = 0.
+
+        Args:
+            root: (N, 3) rest position of the root bone's head in ground (m), N = prod(batch).
+            vertices: (N, V, 3) rest vertices in ground (m).
+            batch: the shapes' batch dimensions.
+            n_bones: number of bones NB.
+        """
+        root = root.clone()
+        root[:, 1] = root[:, 1] - vertices[..., 1].amin(-1)
+        eye = torch.eye(3, dtype=root.dtype, device=root.device)
+        return cls(eye.expand(*batch, n_bones, 3, 3), root.reshape(*batch, 3))
+
 
 @dataclass
 class BodyOutput:

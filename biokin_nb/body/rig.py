@@ -67,13 +67,14 @@ _ANNY_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _anny_body(bone: str) -> str:
-    for pattern, body in _ANNY_RULES:
+def _rig_body(bone: str, rules: tuple[tuple[str, str], ...], backend: str) -> str:
+    """The OpenSim body of ``bone`` by the first matching rule; side ``L``/``left`` -> ``_l``."""
+    for pattern, body in rules:
         match = re.fullmatch(pattern, bone)
         if match:
             side = match.groupdict().get("s")
-            return body if side is None else f"{body}_{side.lower()}"
-    raise ValueError(f"Anny bone {bone!r} has no OpenSim body in the rig table")
+            return body if side is None else f"{body}_{side[0].lower()}"
+    raise ValueError(f"{backend} bone {bone!r} has no OpenSim body in the rig table")
 
 
 def anny_rig(bone_names: tuple[str, ...]) -> Rig:
@@ -105,7 +106,9 @@ def anny_rig(bone_names: tuple[str, ...]) -> Rig:
             f"radius_{s}": f"lowerarm02.{a}",
             f"hand_{s}": f"wrist.{a}",
         }
-    return Rig("anny", {b: _anny_body(b) for b in bone_names}, landmarks, carriers)
+    return Rig(
+        "anny", {b: _rig_body(b, _ANNY_RULES, "Anny") for b in bone_names}, landmarks, carriers
+    )
 
 
 # ------------------------------------------------------------------------------- SMPL-X
@@ -121,15 +124,6 @@ _SMPLX_RULES: tuple[tuple[str, str], ...] = (
     (r"(?P<s>left|right)_elbow", "ulna"),
     (r"(?P<s>left|right)_(wrist|index\d|middle\d|pinky\d|ring\d|thumb\d)", "hand"),
 )
-
-
-def _smplx_body(bone: str) -> str:
-    for pattern, body in _SMPLX_RULES:
-        match = re.fullmatch(pattern, bone)
-        if match:
-            side = match.groupdict().get("s")
-            return body if side is None else f"{body}_{side[0]}"
-    raise ValueError(f"SMPL-X joint {bone!r} has no OpenSim body in the rig table")
 
 
 def smplx_rig(bone_names: tuple[str, ...]) -> Rig:
@@ -161,7 +155,9 @@ def smplx_rig(bone_names: tuple[str, ...]) -> Rig:
             f"radius_{s}": f"{side}_elbow",
             f"hand_{s}": f"{side}_wrist",
         }
-    return Rig("smplx", {b: _smplx_body(b) for b in bone_names}, landmarks, carriers)
+    return Rig(
+        "smplx", {b: _rig_body(b, _SMPLX_RULES, "SMPL-X") for b in bone_names}, landmarks, carriers
+    )
 
 
 def rig_for(kind: str, bone_names: tuple[str, ...]) -> Rig:

@@ -161,11 +161,8 @@ class SmplxBody(BodyModel):
 
     def _rest_pose(self, rest: dict) -> BodyPose:
         vertices = points_to_ground(rest["vertices"], SMPLX_TO_GROUND)
-        root = points_to_ground(rest["joints"][:, 0], SMPLX_TO_GROUND).clone()
-        root[:, 1] = root[:, 1] - vertices[..., 1].amin(-1)
-        batch = rest["batch"]
-        eye = torch.eye(3, dtype=self.dtype, device=self.device)
-        return BodyPose(eye.expand(*batch, self.n_bones, 3, 3), root.reshape(*batch, 3))
+        root = points_to_ground(rest["joints"][:, 0], SMPLX_TO_GROUND)
+        return BodyPose.standing(root, vertices, rest["batch"], self.n_bones)
 
     def forward(
         self,
