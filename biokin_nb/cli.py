@@ -145,7 +145,12 @@ def _add_generate(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--duration", type=float, default=10.0, help="clip length, s")
     parser.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
-    parser.add_argument("--actions", nargs="+", help="actions to draw from (default: all)")
+    parser.add_argument(
+        "--actions",
+        nargs="+",
+        help="actions to draw from (default: all), or .mot / .sto trials and AMASS SMPL-X "
+        ".npz files (posed with the SMPL-X model in $SMPLX_MODEL_DIR)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit-iterations", type=int, default=10, help="mesh-fit iterations")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: none)")
@@ -301,11 +306,41 @@ def _add_eval(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _add_variety(subparsers: Subparsers) -> None:
+    """``biokin variety``: the distributions of a generated dataset's clips."""
+    from pathlib import Path
+
+    parser = subparsers.add_parser(
+        "variety",
+        help="report the variety of a generated dataset",
+        description="Actions, garments, textures, camera heights, light, body shapes of a "
+        "dataset's clips, as their meta.json recorded them.",
+    )
+    parser.add_argument("dataset", type=Path, help="dataset folder (biokin generate)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write the figure")
+
+    def run(args: argparse.Namespace) -> int:
+        from biokin_nb.dataset.variety import variety_report
+
+        try:
+            report = variety_report(args.dataset)
+        except (ValueError, FileNotFoundError) as error:
+            logging.getLogger("biokin.variety").error("error: %s", error)
+            return 2
+        print(report.table())
+        if args.html:
+            report.figure().write_html(args.html, include_plotlyjs=True)
+        return 0
+
+    parser.set_defaults(handler=run)
+
+
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_notebooks,
     _add_ik,
     _add_report,
     _add_generate,
+    _add_variety,
     _add_train,
     _add_infer,
     _add_eval,

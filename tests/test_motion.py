@@ -409,7 +409,7 @@ def test_amass_path_errors(tmp_path):
         read_amass(text)
 
 
-def test_amass_to_coordinates_is_a_clear_boundary(tmp_path):
+def test_amass_smplh_sequences_get_a_clear_error(tmp_path):
     seq = read_amass(_npz(tmp_path, _smplh()))
-    with pytest.raises(NotImplementedError, match="not implemented yet.*read_amass"):
+    with pytest.raises(ValueError, match="SMPL\\+H.*SMPL-X"):
         amass_to_motion(seq, generic())

@@ -25,11 +25,13 @@ from biokin_nb.dataset.generate import (
     make_subject,
 )
 from biokin_nb.dataset.torch_dataset import ClipWindows
+from biokin_nb.dataset.variety import VarietyReport, variety_report
 
 __all__ = [
     "CLIP_FILES",
     "SPLITS",
     "VIEWS",
+    "VarietyReport",
     "Clip",
     "ClipWindows",
     "DatasetMismatchError",
@@ -41,4 +43,5 @@ __all__ = [
     "read_clip",
     "read_index",
     "subject_splits",
+    "variety_report",
 ]

@@ -36,7 +36,7 @@ from biokin_nb.dataset.format import (
     subject_splits,
     write_index,
 )
-from biokin_nb.motion import ACTIONS, action_name, make_action, random_style
+from biokin_nb.motion import ACTIONS, clip_motion, motion_source, random_style
 from biokin_nb.osim import forward_kinematics
 from biokin_nb.osim.coordinates import read_motion, write_motion
 from biokin_nb.render.cameras import paper_cameras, write_cameras
@@ -61,7 +61,9 @@ class GenerateConfig:
         size: (width, height) pixels of both views (> 0); an int means square.
         duration_s: clip length (s, > 0); clips have ``round(duration_s * fps)`` frames.
         fps: frame rate (Hz).
-        actions: the actions drawn from (library names); clips cycle through them.
+        actions: the actions drawn from (library names, or paths of ``.mot`` / ``.sto``
+            trials and AMASS SMPL-X ``.npz`` files, posed with ``$SMPLX_MODEL_DIR``'s
+            SMPL-X model); clips cycle through them.
         seed: the random seed of everything.
         fit_iterations: L-BFGS iterations of the mesh fit (> 0).
         body: body model ("anny").
@@ -94,7 +96,7 @@ class GenerateConfig:
         actions = (self.actions,) if isinstance(self.actions, str) else tuple(self.actions)
         if not actions:
             raise ValueError(f"actions must name at least one of: {', '.join(ACTIONS)}")
-        object.__setattr__(self, "actions", tuple(action_name(a) for a in actions))
+        object.__setattr__(self, "actions", tuple(motion_source(a) for a in actions))
 
     @property
     def n_frames(self) -> int:
@@ -253,7 +255,7 @@ def make_clip(root: Path, config: GenerateConfig, subject_index: int, clip: int)
     style = random_style(np.random.default_rng([config.seed, subject_index, 99]))
     action = clip_action(config, subject_index, clip)
     duration = config.n_frames / config.fps
-    motion = make_action(
+    motion = clip_motion(
         subject.model, action, duration, rng=rng, style=style, fps=config.fps, scales=subject.scales
     )
     tmp = _tmp_folder(final.parent, final.name)
@@ -281,6 +283,8 @@ def make_clip(root: Path, config: GenerateConfig, subject_index: int, clip: int)
             height=config.size[1],
             body_shape=json.loads((subject_folder / "meta.json").read_text(encoding="utf-8")),
             fit_residuals_mm=fit.summary(),
+            motion_style=dataclasses.asdict(style),
+            body_model=config.body,
         )
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     except BaseException:

@@ -5,8 +5,10 @@
   to the dataset rate (60 fps) and optionally put on the floor.
 - :func:`read_amass`: an AMASS ``.npz`` (SMPL+H or SMPL-X parameters) read and checked
   into an :class:`AmassSequence`. AMASS stores a Z-up world, metres, axis-angle rotations.
-- :func:`amass_to_motion`: the boundary where AMASS becomes coordinates (virtual markers
-  on the posed SMPL-X / SMPL+H mesh, then marker IK); not implemented yet.
+- :func:`amass_to_motion`: AMASS SMPL-X sequences as coordinates (virtual markers on the
+  posed SMPL-X mesh, then temporal marker IK; :mod:`biokin_nb.motion.amass`).
+- :func:`clip_motion`: a dataset clip from a library action or a motion file (the
+  generator's motion source; :func:`motion_source` checks a source name).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Literal
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from biokin_nb.motion.actions import action_name, make_action
 from biokin_nb.motion.contact import ground_contact
+from biokin_nb.motion.style import ActionStyle
 from biokin_nb.osim.coordinates import Motion, read_motion
 from biokin_nb.osim.model import KinematicModel
 
@@ -180,25 +184,134 @@ def read_amass(path: str | Path) -> AmassSequence:
     return sequence
 
 
-def amass_to_motion(sequence: AmassSequence, model: KinematicModel, *, fps: float = 60.0) -> Motion:
-    """Coordinates of ``model`` following an AMASS sequence (not implemented yet).
+def amass_to_motion(
+    sequence: AmassSequence | str | Path,
+    model: KinematicModel,
+    *,
+    fps: float = 60.0,
+    model_path: str | Path | None = None,
+    heading: Literal["first_frame", "keep"] = "first_frame",
+    recentre: bool = True,
+) -> Motion:
+    """Coordinates of ``model`` following an AMASS SMPL-X sequence (or its ``.npz`` path).
 
-    The conversion will pose the SMPL-X / SMPL+H mesh with ``sequence`` (the body layer:
-    ``biokin_nb.body.load_body("smplx", model_path=...)`` with the user's licensed files;
-    SMPL+H has no backend yet), read the virtual markers on its vertices, turn them from
-    AMASS's Z-up world into OpenSim's Y-up ground, solve marker inverse kinematics for
-    ``model`` (``biokin_nb.ik``) and resample to ``fps``.
+    The SMPL-X mesh of the sequence's shape is posed frame by frame through the body layer
+    (the user's licensed files: ``model_path`` or ``$SMPLX_MODEL_DIR``), its virtual
+    markers are carried from AMASS's Z-up world into OpenSim's ground (Y up, X forward;
+    the subject facing +X at the first frame unless ``heading="keep"``), and temporal
+    marker IK of the model, scaled to the body, gives the coordinates, resampled to
+    ``fps``. Details, scales and residuals: :func:`biokin_nb.motion.amass.convert_amass`.
+
+    Returns:
+        Motion with ``time`` (T,) s from 0 at ``fps`` and ``q`` (T, C) rad / m in the
+        model's order, inside its ranges of motion.
 
     Raises:
-        NotImplementedError: always, for now; :func:`read_amass` reads and checks files.
+        ValueError: an SMPL+H sequence (the body layer poses SMPL-X only; use AMASS's
+            SMPL-X release), or a file :func:`read_amass` rejects.
+        FileNotFoundError: no such file, or no SMPL-X model file (says where it looked).
     """
-    raise NotImplementedError(
-        f"AMASS -> coordinates is not implemented yet: it needs the {sequence.model_type} "
-        "mesh posed by the body layer (biokin_nb.body; SMPL-X backend only), its virtual "
-        "markers and the marker IK (biokin_nb.ik). read_amass() already reads and checks "
-        "the file; meanwhile drive the model with the action library or .mot files "
-        "(motion_from_mot)."
+    from biokin_nb.motion.amass import convert_amass
+
+    if not isinstance(sequence, AmassSequence):
+        sequence = read_amass(sequence)
+    return convert_amass(
+        sequence, model, fps=fps, model_path=model_path, heading=heading, recentre=recentre
+    ).motion
+
+
+# ---------------------------------------------------------------------------- clip sources
+
+MOTION_FILE_SUFFIXES = (".mot", ".sto", ".npz")
+
+
+def is_motion_file(source: str | Path) -> bool:
+    """Whether a clip source names a motion file (``.mot``, ``.sto``, AMASS ``.npz``)."""
+    return Path(str(source)).suffix.lower() in MOTION_FILE_SUFFIXES
+
+
+def motion_source(source: str | Path) -> str:
+    """A clip source checked: a library action's name (normalised) or an existing
+    ``.mot`` / ``.sto`` / AMASS ``.npz`` file (its absolute path).
+
+    Raises:
+        FileNotFoundError: a motion file that does not exist.
+        ValueError: neither an action nor a motion file (lists the valid actions).
+    """
+    if is_motion_file(source):
+        path = Path(source).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"no motion file at {path}")
+        return str(path)
+    try:
+        return action_name(str(source))
+    except ValueError as error:
+        raise ValueError(
+            f"{error.args[0]}; or give a .mot / .sto trial or an AMASS .npz file"
+        ) from None
+
+
+def clip_motion(
+    model: KinematicModel,
+    source: str | Path,
+    duration_s: float,
+    *,
+    rng: np.random.Generator,
+    style: ActionStyle | None = None,
+    fps: float = 60.0,
+    scales: np.ndarray | None = None,
+    smplx_path: str | Path | None = None,
+) -> Motion:
+    """A clip of ``duration_s`` from a library action or a motion file.
+
+    Actions go to :func:`~biokin_nb.motion.actions.make_action`. A ``.mot`` / ``.sto`` or
+    AMASS ``.npz`` file is converted to ``fps`` (AMASS: :func:`amass_to_motion` with
+    ``smplx_path`` or ``$SMPLX_MODEL_DIR``; cached per file), a window of the clip's length
+    starts at a random frame (a shorter file holds its last frame), the feet are put on
+    the floor for the subject's ``scales`` and the pelvis path is centred on the origin.
+
+    Returns:
+        Motion of ``round(duration_s * fps)`` frames (at least 1), times from 0.
+    """
+    if not is_motion_file(source):
+        return make_action(
+            model, str(source), duration_s, rng=rng, style=style, fps=fps, scales=scales
+        )
+    full = _file_motion(model, str(source), fps, smplx_path)
+    n = max(1, int(round(duration_s * fps)))
+    start = int(rng.integers(0, max(1, len(full.time) - n + 1)))
+    index = np.minimum(np.arange(start, start + n), len(full.time) - 1)
+    window = Motion(np.arange(n) / fps, full.q[index], list(full.coordinate_names))
+    window = ground_contact(model, window, scales=scales, pin=False, recentre=False)
+    horizontal = [model.coordinate_names.index(c) for c in ("pelvis_tx", "pelvis_tz")]
+    window.q[:, horizontal] -= 0.5 * (
+        window.q[:, horizontal].min(0) + window.q[:, horizontal].max(0)
     )
+    return window
+
+
+_FILE_MOTIONS: dict[tuple, Motion] = {}
+_CACHED_FILES = 8
+
+
+def _file_motion(
+    model: KinematicModel, source: str, fps: float, smplx_path: str | Path | None
+) -> Motion:
+    """The whole file as coordinates of ``model`` at ``fps`` (cached per file version)."""
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no motion file at {path}")
+    key = (str(path.resolve()), path.stat().st_mtime_ns, fps, str(smplx_path), model.name)
+    key += tuple(model.coordinate_names)
+    if key not in _FILE_MOTIONS:
+        if path.suffix.lower() == ".npz":
+            motion = amass_to_motion(path, model, fps=fps, model_path=smplx_path)
+        else:
+            motion = motion_from_mot(model, path, fps=fps)
+        if len(_FILE_MOTIONS) >= _CACHED_FILES:
+            _FILE_MOTIONS.clear()
+        _FILE_MOTIONS[key] = motion
+    return _FILE_MOTIONS[key]
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
