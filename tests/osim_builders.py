@@ -119,3 +119,38 @@ def all_joints_model() -> Any:
     model.finalizeConnections()
     model.initSystem()
     return model
+
+
+def ground_constant_translation_model() -> Any:
+    """A CustomJoint from ground with a constant translation (which does not scale) and a
+    moving one, and a marker."""
+    osim = opensim()
+    model = osim.Model()
+    model.setName("ground_constant")
+    body = add_body(model, "b")
+    st = osim.SpatialTransform()
+    for i, (axis, fn, name) in enumerate(
+        [
+            ((0, 0, 1), osim.LinearFunction(1.0, 0.0), "r"),
+            ((1, 0, 0), osim.Constant(0.1), None),
+            ((0, 1, 0), osim.Constant(0.0), None),
+            ((1, 0, 0), osim.Constant(0.3), None),
+            ((0, 1, 0), osim.LinearFunction(1.0, 0.0), "t"),
+            ((0, 0, 1), osim.Constant(-0.2), None),
+        ]
+    ):
+        ta = st.updTransformAxis(i)
+        ta.set_axis(vec3(axis))
+        ta.set_function(fn)
+        if name:
+            arr = osim.ArrayStr()
+            arr.append(name)
+            ta.setCoordinateNames(arr)
+    joint = osim.CustomJoint(
+        "j", model.getGround(), rand_vec(), rand_vec(1.0), body, rand_vec(), rand_vec(1.0), st
+    )
+    model.addJoint(joint)
+    model.addMarker(osim.Marker("m", body, rand_vec()))
+    model.finalizeConnections()
+    model.initSystem()
+    return model

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from osim_builders import all_joints_model
+from osim_builders import all_joints_model, ground_constant_translation_model
 from test_fk_opensim import assert_fk_close, random_poses
 
 from biokin_nb.osim import UnsupportedModelError, forward_kinematics, load_model
 from biokin_nb.osim._opensim import opensim
-from biokin_nb.osim.functions import from_opensim
+from biokin_nb.osim.functions import PiecewisePolynomial, PolynomialStack, from_opensim
 from biokin_nb.osim.opensim_fk import opensim_forward_kinematics
 from biokin_nb.osim.reader import from_opensim_model
 from biokin_nb.osim.scaling import opensim_model, print_model, scale_opensim_model
@@ -38,6 +38,46 @@ def _compare_with_opensim(path, scaled: bool) -> None:
 @pytest.mark.parametrize("scaled", [False, True])
 def test_every_joint_type_matches_opensim(all_joints_file, scaled):
     _compare_with_opensim(all_joints_file, scaled)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_constant_translation_from_ground_matches_opensim(tmp_path, scaled):
+    path = tmp_path / "ground_constant.osim"
+    print_model(ground_constant_translation_model(), path)
+    _compare_with_opensim(path, scaled)
+
+
+@pytest.mark.parametrize("per_pose_scales", [False, True])
+def test_no_grad_and_autograd_paths_agree(validation_dir, per_pose_scales):
+    """Without autograd the FK writes into preallocated outputs; with it, it stacks."""
+    model = load_model(validation_dir / "rajagopal2016_walk/Rajagopal2016.osim")
+    q = torch.tensor(random_poses(model, 7, seed=5))
+    rng = np.random.default_rng(6)
+    shape = (7, model.n_bodies, 3) if per_pose_scales else (model.n_bodies, 3)
+    s = torch.tensor(rng.uniform(0.8, 1.2, shape))
+    with torch.no_grad():
+        plain = forward_kinematics(model, q, s)
+    tracked = forward_kinematics(model, q.clone().requires_grad_(), s)
+    assert tracked.markers.requires_grad and not plain.markers.requires_grad
+    for field in ("rotations", "positions", "joint_centres", "coms", "markers"):
+        torch.testing.assert_close(getattr(tracked, field).detach(), getattr(plain, field))
+
+
+def test_polynomial_stack_matches_each_function():
+    breaks, origins = np.array([0.0, 1.0]), np.array([-1.0, 0.0, 1.0])
+    cubic = PiecewisePolynomial(breaks, origins, np.arange(12.0).reshape(3, 4) / 10)
+    line = PiecewisePolynomial(breaks, origins, np.array([[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]]))
+    x = torch.linspace(-2.0, 3.0, 23, dtype=torch.float64).reshape(23, 1)
+    both = PolynomialStack.of([cubic, line])(x)
+    assert both.shape == (2, 23, 1)
+    for k, f in enumerate((cubic, line)):
+        piece = np.searchsorted(breaks, x.numpy(), side="right")
+        t = x.numpy() - origins[piece]
+        expected = sum(f.coefs[piece, d] * t**d for d in range(f.coefs.shape[1]))
+        np.testing.assert_allclose(both[k].numpy(), expected, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(f(x).numpy(), expected, rtol=1e-14, atol=1e-14)
+    with pytest.raises(ValueError, match="same pieces"):
+        PolynomialStack.of([cubic, PiecewisePolynomial.polynomial([1.0, 2.0])])
 
 
 def test_natural_cubic_spline_matches_opensim(all_joints_file, tmp_path):

@@ -3,6 +3,7 @@ the kinematics behind the solver, setup files, the OpenSim baseline, the CLI, ba
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from osim_builders import all_joints_model
 from biokin_nb.cli import main as cli_main
 from biokin_nb.ik import (
     IKResult,
+    _banded,
     ik_cost,
     read_ik_setup,
     run_opensim_ik,
@@ -371,6 +373,48 @@ def test_second_order_term_completes_the_hessian(any_model):
         e[:, i] = h
         fd = (gradient(x + e) - gradient(x - e)) / (2 * h)
         np.testing.assert_allclose(hessian[..., i], fd, atol=1e-6 * (1 + fd.abs().max()))
+
+
+@pytest.mark.parametrize("order, n_frames, n", [(1, 30, 6), (2, 7, 4), (1, 2, 3), (2, 5, 1)])
+def test_block_banded_solvers_match_a_dense_solve(order, n_frames, n):
+    """Temporal IK's normal equations: LAPACK's banded Cholesky (CPU) and block cyclic
+    reduction (any device) both solve the assembled matrix."""
+    rng = np.random.default_rng(order * 100 + n_frames)
+    m = rng.normal(size=(n_frames, n, n))
+    blocks = torch.tensor(m @ m.transpose(0, 2, 1) + n * np.eye(n))
+    free = torch.tensor(rng.uniform(size=(n_frames, n)) > 0.2)
+    weights = [rng.uniform(-0.5, 0.5, n_frames - k) for k in range(1, order + 1)]
+    dense = np.zeros((n_frames * n, n_frames * n))
+    for t in range(n_frames):
+        dense[t * n : (t + 1) * n, t * n : (t + 1) * n] = blocks[t]
+    for k, w in enumerate(weights, start=1):
+        for t in range(n_frames - k):
+            i, j = t * n + np.arange(n), (t + k) * n + np.arange(n)
+            dense[i, j] = dense[j, i] = w[t] * (free[t] & free[t + k]).numpy()
+    rhs = torch.tensor(rng.normal(size=(n_frames, n, 2)))
+    truth = np.linalg.solve(dense, rhs.reshape(-1, 2).numpy()).reshape(n_frames, n, 2)
+    couplings = tuple(torch.tensor(w) for w in weights)
+    for solver in (_banded.banded_cholesky, _banded.cyclic_reduction):
+        x = solver(blocks, couplings, free).solve(rhs)
+        np.testing.assert_allclose(x.numpy(), truth, atol=1e-12)
+        with pytest.raises(_banded.NotPositiveDefinite):
+            solver(-blocks, couplings, free)
+
+
+def test_solver_constants_stay_ordinary_tensors(rajagopal):
+    """IK runs in inference mode; its cached constants must not become inference tensors
+    (autograd elsewhere would refuse them)."""
+    model = dataclasses.replace(rajagopal, _cache={})
+    q = torch.tensor(model.defaults)[None].repeat(3, 1)
+    markers = forward_kinematics(model, q).markers.numpy()
+    solve_ik(model, markers, marker_names=model.marker_names, mode="temporal")
+    plan = kin.plan(model, torch.float64, "cpu")  # the one solve_ik built and cached
+    maps = [vars(u) for u in plan.cache.values()]
+    cached = [t for d in [vars(plan), *maps] for t in d.values() if torch.is_tensor(t)]
+    assert maps and cached and not any(t.is_inference() for t in cached)
+    q_grad = q.clone().requires_grad_()
+    forward_kinematics(model, q_grad).markers.sum().backward()
+    assert q_grad.grad is not None
 
 
 # --------------------------------------------------------------------------- setup files

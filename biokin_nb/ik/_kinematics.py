@@ -132,7 +132,8 @@ def plan(model: KinematicModel, dtype: torch.dtype, device: torch.device | str) 
     """The kinematics of ``model`` as tensors of ``dtype`` on ``device`` (cached)."""
     key = ("ik_plan", dtype, str(device))
     if key not in model._cache:
-        model._cache[key] = _build_plan(model, dtype, torch.device(device))
+        with torch.inference_mode(False):  # cached constants: ordinary tensors
+            model._cache[key] = _build_plan(model, dtype, torch.device(device))
     return model._cache[key]
 
 
@@ -306,7 +307,8 @@ def unknown_map(p: Plan, free: Tensor) -> UnknownMap:
     """The :class:`UnknownMap` of the unknowns ``free`` (n,) (cached on the plan)."""
     key = ("unknowns", tuple(free.tolist()))
     if key not in p.cache:
-        p.cache[key] = _build_unknown_map(p, free.tolist())
+        with torch.inference_mode(False):  # cached constants: ordinary tensors
+            p.cache[key] = _build_unknown_map(p, free.tolist())
     return p.cache[key]
 
 

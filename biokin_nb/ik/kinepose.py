@@ -511,6 +511,9 @@ class KineposeConfig:
             frames (objective's cost unit per rad^2: m^2 / rad^2 for positions), or
             (velocity, acceleration) weights. 1e-2 with positions was the best single
             value over 0, 2 and 5 mm noise on sequences of another seed (100).
+        start_tolerance: temporal IK's ``start_tolerance`` (rad): its frame-IK start only
+            has to find the basin; on these 30-frame sequences 0.3 gives the same MPJAS
+            (to 1e-4 deg) as the general default 1e-4 in two thirds of the time.
         slsqp_max_iterations, slsqp_tolerance: SLSQP's ``maxiter`` and ``ftol`` (rad).
         seed: seeds the sequences.
     """
@@ -520,6 +523,7 @@ class KineposeConfig:
     slsqp_per_cell: int = 1
     objective: Literal["position", "direction"] = "position"
     smoothness: float | tuple[float, float] = 1e-2
+    start_tolerance: float = 0.3
     slsqp_max_iterations: int = 100
     slsqp_tolerance: float = 1e-6
     seed: int = 0
@@ -556,7 +560,12 @@ def solve_method(
     }
     if method == "temporal":
         return solve_ik(
-            model, seq.keypoints, mode="temporal", smoothness=config.smoothness, **common
+            model,
+            seq.keypoints,
+            mode="temporal",
+            smoothness=config.smoothness,
+            start_tolerance=config.start_tolerance,
+            **common,
         )
     return solve_ik(model, seq.keypoints, mode="frame", warm_start=method == "frame_warm", **common)
 
@@ -621,6 +630,7 @@ class KineposeReport:
             "mpjas_mode": "local (joint orientation, KinePose's MPJAS)",
             "temporal_objective": self.config.objective,
             "temporal_smoothness": self.config.smoothness,
+            "temporal_start_tolerance": self.config.start_tolerance,
             "mpjas_deg": _column(local, "overall"),
             "mpjas_lower_deg": _column(local, "lower limbs"),
             "mpjas_global_deg": _column(global_, "overall"),
@@ -689,7 +699,7 @@ def run_benchmark(
 def kinepose_figures(
     config: KineposeConfig | None = None,
     noise_sweep_mm: Sequence[float] = (0.0, 5.0),
-    scipy_gradient_frames: int = 2,
+    scipy_gradient_frames: int = 6,
 ) -> dict:
     """Run the benchmark and return its figures, the ``"kinepose"`` entry of ``bench/ik.py``.
 
@@ -700,8 +710,10 @@ def kinepose_figures(
     SLSQP solved), ``targets`` (the issue's, each True or False) and the settings; then
 
     - ``slsqp_scipy_gradient``: SLSQP with SciPy's own finite differences (KinePose's code
-      path) timed on the first ``scipy_gradient_frames`` frames of the first sequence,
-      with the batched variant on the same frames and the speedup of temporal IK over it;
+      path) timed on the first ``scipy_gradient_frames`` frames of the first sequence (the
+      first from the defaults, the others warm-started, as the full runs; the first costs
+      about twice the others, so few frames overstate the time per frame), with the
+      batched variant on the same frames and the speedup of temporal IK over it;
     - ``noise_sweep``: ``{"<noise mm>": figures}`` of the IK methods (no SLSQP) at each
       noise level of ``noise_sweep_mm``.
     """
@@ -713,6 +725,7 @@ def kinepose_figures(
         timing = _scipy_gradient_timing(report.sequences[0], scipy_gradient_frames)
         timing["speedup_vs_temporal"] = round(timing["ms_per_frame"] / temporal_ms, 1)
         out["slsqp_scipy_gradient"] = timing
+        out["targets"]["speedup_ge_1000x"] = bool(timing["speedup_vs_temporal"] >= 1000)
     out["noise_sweep"] = {f"{noise:g}": _noise_figures(config, noise) for noise in noise_sweep_mm}
     return out
 
@@ -774,7 +787,9 @@ def _row(table: pd.DataFrame, method: str) -> dict[str, float]:
 
 def _targets(figures: dict, local: pd.DataFrame) -> dict[str, bool]:
     """The issue's targets: temporal beats frame IK on straight-limb sequences, temporal
-    overall <= 3.7 deg and lower limbs <= 1.6 deg, >= 1000x faster per frame than SLSQP."""
+    overall <= 3.7 deg and lower limbs <= 1.6 deg; >= 1000x faster per frame than SLSQP
+    with batched gradients here, against KinePose's SLSQP (``speedup_ge_1000x``) in
+    :func:`kinepose_figures`."""
     straight = local["all straight"]
     frame = [straight[m] for m in ("frame_cold", "frame_warm") if m in straight.index]
     out = {
@@ -782,8 +797,8 @@ def _targets(figures: dict, local: pd.DataFrame) -> dict[str, bool]:
         "temporal_overall_le_3.7_deg": bool(figures["mpjas_deg"]["temporal"] <= 3.7),
         "temporal_lower_le_1.6_deg": bool(figures["mpjas_lower_deg"]["temporal"] <= 1.6),
     }
-    if "speedup_vs_slsqp" in figures:
-        out["speedup_ge_1000x"] = bool(figures["speedup_vs_slsqp"] >= 1000)
+    if "speedup_vs_slsqp" in figures:  # the issue's target is against KinePose's own SLSQP
+        out["speedup_ge_1000x_vs_batched_slsqp"] = bool(figures["speedup_vs_slsqp"] >= 1000)
     return out
 
 

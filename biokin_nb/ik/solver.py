@@ -23,9 +23,10 @@ flexion 0, lets the solver pin it there and twist the arm instead).
   without any observed point are interpolated from their neighbours.
 - ``mode="temporal"``: one problem over the sequence (or overlapping windows) with
   ``smoothness`` ``lambda_v sum_t |x_t+1 - x_t|^2 + lambda_a sum_t |x_t+1 - 2 x_t + x_t-1|^2``
-  on the unknowns (differences per frame, rad or m), started from frame IK. Its normal
-  equations are block banded and solved by block cyclic reduction
-  (:mod:`biokin_nb.ik._banded`, batched, on the solver's device).
+  on the unknowns (differences per frame, rad or m), started from frame IK (to a loose
+  tolerance: it only has to find the basin). Its normal equations are block banded and
+  solved by LAPACK's banded Cholesky on the CPU, by block cyclic reduction (batched) on
+  other devices (:mod:`biokin_nb.ik._banded`).
 
 Warm start (``warm_start=True``): OpenSim starts each frame from the previous frame's
 solution, one frame after the other. Here every frame is first solved from ``init`` (cold,
@@ -71,7 +72,10 @@ _MIN_SHRINK = 0.1  # the damping falls at most tenfold per good step (Nielsen's 
 # so that a frame recovers fast from the large damping that rejected steps leave behind
 _WARM_DAMPING = 1e-6  # initial Marquardt damping from a good start (the temporal stage); a
 # large one shrinks the steps along poorly determined directions and slows convergence
-_START_TOLERANCE = 1e-4  # rad or m: frame IK as the start of temporal IK stops here
+_START_TOLERANCE = 1e-4  # rad or m: by default frame IK as the start of temporal IK stops
+# here (``start_tolerance``). Looser starts suit short sequences (the KinePose benchmark,
+# 30 frames: 0.3 rad, same MPJAS, 1.5x faster); on long real trials the coupled problem
+# then needs more of its dearer iterations (Rajagopal walk, 238 frames: 2x slower).
 _NEWTON_RADIUS = 0.05  # rad or m: a frame switches from Gauss-Newton to Newton after a step
 # this small (Newton converges quadratically near a solution, Gauss-Newton only linearly on
 # IK's non-zero residuals; far from one, Gauss-Newton's steps are the safer ones)
@@ -119,6 +123,7 @@ class _Settings:
     max_iterations: int
     tolerance: float
     smoothness: tuple[float, float]
+    start_tolerance: float = _START_TOLERANCE
 
 
 @dataclass
@@ -174,6 +179,7 @@ def solve_ik(
     warm_start: bool = True,
     max_iterations: int = 100,
     tolerance: float = 1e-8,
+    start_tolerance: float = _START_TOLERANCE,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float64,
     objective: Literal["position", "direction"] = "position",
@@ -208,6 +214,8 @@ def solve_ik(
         max_iterations: Levenberg-Marquardt iterations per pass.
         tolerance: a frame (temporal: the sequence) stops when no unknown moves by more
             than this (rad or m) or the cost falls by less than ``tolerance**2`` relative.
+        start_tolerance: temporal (and scale) IK start from frame IK run to this looser
+            tolerance (rad or m); it only has to find the basin.
         device: torch device of the computation ("cpu", "cuda", "mps").
         dtype: torch.float64 (default) or torch.float32.
         objective: ``"position"`` or ``"direction"`` (unit link directions, ``links``).
@@ -220,7 +228,9 @@ def solve_ik(
             for temporal IK, or bad settings.
     """
     start = _time.perf_counter()
-    settings = _check_settings(mode, smoothness, window, overlap, max_iterations, tolerance)
+    settings = _check_settings(
+        mode, smoothness, window, overlap, max_iterations, tolerance, start_tolerance
+    )
     if solve_scales and objective != "position":
         raise ValueError(
             "solve_scales needs objective='position': link directions do not depend on "
@@ -234,15 +244,18 @@ def solve_ik(
         model, names, observed, w, coordinate_tasks, scales, objective, links, device, dtype
     )
     x0 = _initial_unknowns(model, problem, init, observed.shape[0])
-    if mode == "temporal" or solve_scales:
-        x, s, iters, conv = _solve_sequence(
-            problem, x0, settings, mode, window, overlap, warm_start, solve_scales
-        )
-        problem.scales = s
-    else:
-        x, iters, conv = _solve_frames_warm(problem, x0, settings, warm_start)
-        x = _fill_unobserved(problem, x)
-    return _result(model, problem, x, names, stamp, iters, conv, mode, objective, links, start)
+    # The solver's many small tensor ops run without autograd bookkeeping (a fifth of its
+    # time); model constants are built outside (kin.plan), results leave as numpy.
+    with torch.inference_mode():
+        if mode == "temporal" or solve_scales:
+            x, s, iters, conv = _solve_sequence(
+                problem, x0, settings, mode, window, overlap, warm_start, solve_scales
+            )
+            problem.scales = s
+        else:
+            x, iters, conv = _solve_frames_warm(problem, x0, settings, warm_start)
+            x = _fill_unobserved(problem, x)
+        return _result(model, problem, x, names, stamp, iters, conv, mode, objective, links, start)
 
 
 def ik_cost(
@@ -300,6 +313,7 @@ def _check_settings(
     overlap: int | None,
     max_iterations: int,
     tolerance: float,
+    start_tolerance: float = _START_TOLERANCE,
 ) -> _Settings:
     if mode not in ("frame", "temporal"):
         raise ValueError(f"mode must be 'frame' or 'temporal', got {mode!r}")
@@ -315,9 +329,10 @@ def _check_settings(
         raise ValueError("window applies to mode='temporal' only")
     if window is not None and (window < 3 or (overlap is not None and not 0 < overlap < window)):
         raise ValueError(f"need window >= 3 and 0 < overlap < window; got {window}, {overlap}")
-    if max_iterations < 1 or not tolerance > 0:
-        raise ValueError("max_iterations must be >= 1 and tolerance > 0")
-    return _Settings(int(max_iterations), float(tolerance), (float(pair[0]), float(pair[1])))
+    if max_iterations < 1 or not tolerance > 0 or not start_tolerance > 0:
+        raise ValueError("max_iterations must be >= 1, tolerance and start_tolerance > 0")
+    lam = (float(pair[0]), float(pair[1]))
+    return _Settings(int(max_iterations), float(tolerance), lam, float(start_tolerance))
 
 
 def _observations(
@@ -871,7 +886,8 @@ def _solve_sequence(
 ) -> tuple[Tensor, Tensor | None, int, Tensor]:
     """Temporal (and/or scale) IK: frame IK (to a loose tolerance) for a start, then one
     coupled problem."""
-    start = dataclasses.replace(settings, tolerance=max(settings.tolerance, _START_TOLERANCE))
+    loose = max(settings.tolerance, settings.start_tolerance)
+    start = dataclasses.replace(settings, tolerance=loose)
     x, iterations, _ = _solve_frames_warm(pb, x0, start, warm_start)
     if mode == "frame":  # scales only: frames coupled through the shared scales
         segments, frames = [(0, x.shape[0])], torch.arange(x.shape[0], device=x.device)

@@ -71,29 +71,72 @@ class PiecewisePolynomial:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate at ``x`` (any shape); differentiable in ``x``."""
-        breaks, origins, coefs = self._tensors(x.dtype, x.device)
-        if coefs.shape[0] == 1:
-            c, t = coefs[0], x
-        else:
-            piece = torch.bucketize(x.detach().contiguous(), breaks, right=True)
-            c, t = coefs[piece], x - origins[piece]
-        out = c[..., -1] + torch.zeros_like(t)
-        for k in range(c.shape[-1] - 2, -1, -1):
-            out = out * t + c[..., k]
-        return out
+        if "stack" not in self._cache:
+            self._cache["stack"] = PolynomialStack.of([self])
+        return self._cache["stack"](x)[0]
 
-    def _tensors(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-        key = (dtype, str(device))
-        if key not in self._cache:
-            self._cache[key] = tuple(
-                torch.as_tensor(a, dtype=dtype, device=device)
-                for a in (self.breaks, self.origins, self.coefs)
-            )
-        return self._cache[key]
+    @property
+    def pieces_key(self) -> bytes:
+        """Identifies the pieces (breaks and origins): functions with equal keys stack."""
+        return self.breaks.tobytes() + b"|" + self.origins.tobytes()
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
         """Evaluate on a float64 numpy array."""
         return self(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
+
+
+@dataclass(frozen=True)
+class PolynomialStack:
+    """``F`` piecewise polynomials on the same pieces, evaluated together.
+
+    One bucketize and one gather serve all ``F``: the knee of Rajagopal2016 moves seven
+    axes by splines of one coordinate on the same knots. Degrees may differ (zero padded:
+    Horner steps with a zero leading coefficient are exact).
+    """
+
+    breaks: np.ndarray
+    origins: np.ndarray
+    coefs: np.ndarray  # (F, P, D+1), lowest order first
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @staticmethod
+    def of(functions: list[PiecewisePolynomial]) -> PolynomialStack:
+        """Stack ``functions``; they must share breaks and origins (``pieces_key``)."""
+        if not functions or len({f.pieces_key for f in functions}) != 1:
+            raise ValueError("PolynomialStack needs one or more functions on the same pieces")
+        width = max(f.coefs.shape[1] for f in functions)
+        coefs = np.zeros((len(functions), len(functions[0].origins), width))
+        for k, f in enumerate(functions):
+            coefs[k, :, : f.coefs.shape[1]] = f.coefs
+        return PolynomialStack(functions[0].breaks, functions[0].origins, coefs)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(F, *x.shape) values at ``x`` (any shape); differentiable in ``x``."""
+        breaks, origins, table = self._tensors(x.dtype, x.device)
+        n_fun, width = self.coefs.shape[0], self.coefs.shape[2]
+        flat = x.reshape(-1)
+        if len(self.origins) == 1:  # one piece: coefficients broadcast over x
+            t = flat if self.origins[0] == 0.0 else flat - origins[0]
+            c = table.reshape(n_fun, width, 1)
+        else:
+            piece = torch.bucketize(flat.detach().contiguous(), breaks, right=True)
+            t = flat - origins.index_select(0, piece)
+            c = table.index_select(1, piece).reshape(n_fun, width, -1)
+        out = c[:, -1]
+        for k in range(width - 2, -1, -1):
+            out = torch.addcmul(c[:, k], out, t)
+        return out.expand(n_fun, flat.shape[0]).reshape(n_fun, *x.shape)
+
+    def _tensors(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """breaks (P-1,), origins (P,), coefficient table (F * (D+1), P)."""
+        key = (dtype, str(device))
+        if key not in self._cache:
+            table = self.coefs.transpose(0, 2, 1).reshape(-1, len(self.origins))
+            self._cache[key] = tuple(
+                torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+                for a in (self.breaks, self.origins, table)
+            )
+        return self._cache[key]
 
 
 def from_opensim(fn: Any) -> PiecewisePolynomial:
