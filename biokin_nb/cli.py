@@ -205,10 +205,15 @@ def _add_train(subparsers: Subparsers) -> None:
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
     parser.add_argument("--stage1-epochs", type=int, default=4)
     parser.add_argument("--stage2-epochs", type=int, default=4)
+    parser.add_argument(
+        "--stage3-epochs", type=int, default=0, help="mask refiner epochs (default 0)"
+    )
     parser.add_argument("--window", type=int, help="frames per window (default: preset's T)")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-steps", type=int, help="steps per epoch cap")
+    parser.add_argument("--mask-weight", type=float, default=5.0, help="mask BCE weight")
+    parser.add_argument("--heatmap-weight", type=float, default=100.0, help="heatmap MSE weight")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--restart", action="store_true", help="ignore OUT/last.pt")
@@ -225,10 +230,13 @@ def _add_train(subparsers: Subparsers) -> None:
                 net=getattr(NetConfig, args.preset)(),
                 stage1_epochs=args.stage1_epochs,
                 stage2_epochs=args.stage2_epochs,
+                stage3_epochs=args.stage3_epochs,
                 window=args.window,
                 batch_size=args.batch_size,
                 lr=args.lr,
                 max_steps=args.max_steps,
+                mask_weight=args.mask_weight,
+                heatmap_weight=args.heatmap_weight,
                 seed=args.seed,
                 device=args.device,
                 resume=not args.restart,
@@ -275,7 +283,8 @@ def _add_infer(subparsers: Subparsers) -> None:
 
 
 def _add_eval(subparsers: Subparsers) -> None:
-    """``biokin eval``: frame-only vs temporal metrics on a split, printed and as CSV."""
+    """``biokin eval``: frame-only, temporal and multi-step baseline metrics on a split,
+    printed and as CSV."""
     from pathlib import Path
 
     parser = subparsers.add_parser(
@@ -287,6 +296,12 @@ def _add_eval(subparsers: Subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="CSV file")
     parser.add_argument("--split", default="test")
     parser.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    parser.add_argument(
+        "--no-baseline",
+        dest="baseline",
+        action="store_false",
+        help="skip the multi-step baseline row (heatmaps -> triangulation -> temporal IK)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from biokin_nb.evaluate import evaluate, write_table
@@ -295,7 +310,7 @@ def _add_eval(subparsers: Subparsers) -> None:
         log = logging.getLogger("biokin.eval")
         try:
             net = load_network(args.checkpoint, device=args.device)
-            table = evaluate(net, args.dataset, args.split)
+            table = evaluate(net, args.dataset, args.split, baseline=args.baseline)
         except (ValueError, FileNotFoundError) as error:
             log.error("error: %s", error)
             return 2

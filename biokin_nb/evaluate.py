@@ -1,12 +1,15 @@
 """Evaluation of a trained network on a dataset split, as Lin et al.'s Tables 1 and 3.
 
 For every clip of the split the network predicts the whole clip twice, frame-only (stage 1
-behaviour, the temporal module skipped) and temporal; against the ground truth it scores
+behaviour, the temporal module skipped) and temporal; the multi-step ``baseline`` (as
+Pose2Sim / OpenCap: the network's keypoint heatmaps -> weighted triangulation -> temporal IK
+with segment scales, :func:`biokin_nb.baseline.predict_baseline`) predicts it a third time
+unless skipped. Against the ground truth every method is scored by
 
     mae_deg         mean absolute error of the 36 predicted coordinates (deg; free ones wrapped)
     pa_mpjpe_mm     Procrustes-aligned mean per-joint position error of the 44 keypoints (mm)
     pa_mpjve_mm_s   Procrustes-aligned mean per-joint velocity error (mm/s)
-    mask_iou        IoU of the mask head's masks against the true ones (letterbox crops)
+    mask_iou        IoU of the predicted masks against the true ones (in the person crops)
 
 Keypoints on both sides come from the project FK, pelvis-relative, with the predicted or
 true coordinates and scales. Metrics are means over clips (equal weight per clip).
@@ -20,14 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from biokin_nb.baseline import BaselineConfig, predict_baseline
 from biokin_nb.dataset import read_clip, read_index
-from biokin_nb.infer import Prediction, predict, read_two_view
+from biokin_nb.infer import Prediction, TwoViewClip, predict, read_two_view
 from biokin_nb.metrics import mae_deg, pa_mpjpe_mm, pa_mpjve_mm_s
 from biokin_nb.net import KinematicsNet
+from biokin_nb.net.crops import crop
 from biokin_nb.osim import forward_kinematics
-from biokin_nb.train import letterbox, mask_iou
+from biokin_nb.train import mask_iou
 
 MODES = {"frame-only": False, "temporal": True}
+BASELINE = "baseline"
 COLUMNS = ("method", "clips", "mae_deg", "pa_mpjpe_mm", "pa_mpjve_mm_s", "mask_iou")
 
 
@@ -48,19 +54,31 @@ def clip_scores(net: KinematicsNet, prediction: Prediction, folder: Path) -> dic
         "mae_deg": float(np.nanmean(mae)),
         "pa_mpjpe_mm": pa_mpjpe_mm(prediction.keypoints, kp),
         "pa_mpjve_mm_s": pa_mpjve_mm_s(prediction.keypoints, kp, prediction.fps),
-        "mask_iou": mask_iou(torch.from_numpy(prediction.masks), _true_masks(clip, net)),
+        "mask_iou": mask_iou(torch.from_numpy(prediction.masks), _true_masks(clip, prediction)),
     }
 
 
-def _true_masks(clip, net: KinematicsNet) -> torch.Tensor:
-    """(V, T, H, H) bool true masks as letterbox crops."""
-    soft = letterbox(torch.from_numpy(clip.masks()).float()[:, :, None], net.config.image_size)
-    return soft[:, :, 0] > 0.5
+def _true_masks(clip, prediction: Prediction) -> torch.Tensor:
+    """(V, T, H, H) bool true masks cut out of the prediction's crop boxes."""
+    size = prediction.masks.shape[-1]
+    masks = torch.from_numpy(clip.masks()).float()  # (V, T, H_img, W_img)
+    boxes = torch.from_numpy(prediction.boxes)
+    crops = [
+        [crop(masks[v, i][None], boxes[v, i], size)[0] for i in range(masks.shape[1])]
+        for v in range(masks.shape[0])
+    ]
+    return torch.stack([torch.stack(c) for c in crops]) > 0.5
 
 
-def evaluate(net: KinematicsNet, root: str | Path, split: str = "test") -> pd.DataFrame:
-    """The table (columns ``COLUMNS``, one row per mode) of ``net`` on ``split`` of the
-    dataset at ``root``.
+def evaluate(
+    net: KinematicsNet,
+    root: str | Path,
+    split: str = "test",
+    baseline: bool = True,
+    baseline_config: BaselineConfig | None = None,
+) -> pd.DataFrame:
+    """The table (columns ``COLUMNS``, one row per method: ``MODES``, then ``BASELINE``
+    unless ``baseline`` is False) of ``net`` on ``split`` of the dataset at ``root``.
 
     Raises:
         ValueError: the split has no clip.
@@ -69,17 +87,28 @@ def evaluate(net: KinematicsNet, root: str | Path, split: str = "test") -> pd.Da
     if not rows:
         raise ValueError(f"no {split!r} clip in {root}; generate more subjects or pick a split")
     net.eval()
-    scores: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    methods = [*MODES, BASELINE] if baseline else list(MODES)
+    scores: dict[str, list[dict]] = {method: [] for method in methods}
     for row in rows:
         folder = Path(root) / "clips" / row["clip"]
         clip = read_two_view(folder)
-        for mode, temporal in MODES.items():
-            scores[mode].append(clip_scores(net, predict(net, clip, temporal), folder))
+        for method in methods:
+            prediction = _predict(net, clip, method, baseline_config)
+            scores[method].append(clip_scores(net, prediction, folder))
     table = [
-        {"method": mode, "clips": len(s), **pd.DataFrame(s).mean().to_dict()}
-        for mode, s in scores.items()
+        {"method": method, "clips": len(s), **pd.DataFrame(s).mean().to_dict()}
+        for method, s in scores.items()
     ]
     return pd.DataFrame(table, columns=list(COLUMNS))
+
+
+def _predict(
+    net: KinematicsNet, clip: TwoViewClip, method: str, config: BaselineConfig | None
+) -> Prediction:
+    """One clip's prediction by ``method`` (a key of ``MODES`` or ``BASELINE``)."""
+    if method == BASELINE:
+        return predict_baseline(net, clip, config)
+    return predict(net, clip, MODES[method])
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:

@@ -9,30 +9,35 @@ A clip folder holds ``view0.mp4`` (frontal), ``view1.mp4`` (sagittal) and ``came
     scaled.osim       the generic model scaled by the predicted segment scales
     keypoints.npy     (T, 44, 3) float64 joint centres then mass centres (m), pelvis-relative
 
-Person masks come from the network's mask head (no external segmenter); the crops are the
-letterboxed full views, as in training (:func:`biokin_nb.train.net_input`). Bad input raises
+Person masks come from the network's own mask head and refiner (no external segmenter), in
+two passes per chunk of frames: the full views (letterboxed) locate the person, then the
+network sees square person crops ``CROP_SCALE`` times the located extent, as in training
+(:mod:`biokin_nb.net.crops`, :func:`biokin_nb.train.net_input`). Bad input raises
 :class:`InputError` naming the problem and the fix.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from biokin_nb.net import KinematicsNet, NetConfig, auto_device, load_checkpoint
+from biokin_nb.net import FrameEncoding, KinematicsNet, NetConfig, auto_device, load_checkpoint
 from biokin_nb.net.checkpoint import network_from_checkpoint
+from biokin_nb.net.crops import boxes_from_crop_masks
 from biokin_nb.osim import KinematicModel, forward_kinematics, load_model
 from biokin_nb.osim.coordinates import Motion, write_motion
 from biokin_nb.osim.scaling import write_scaled_osim
 from biokin_nb.render.cameras import Camera, read_cameras
 from biokin_nb.render.video import FPS, iter_video
-from biokin_nb.train import net_input
+from biokin_nb.train import NetInput, net_input
 
 VIEW_FILES = ("view0.mp4", "view1.mp4")
+CROP_SCALE = 1.3  # person crop side / person extent (training draws 1.15 to 1.5)
 CAMERAS = "cameras.json"
 
 
@@ -65,8 +70,9 @@ class Prediction:
         coordinates: (T, C) rad / m, model order, pelvis translations zero.
         scales: (B, 3) segment scale factors.
         keypoints: (T, 2B, 3) m, joint centres then mass centres, pelvis-relative.
-        masks: (V, T, H, H) bool mask-head masks of the letterbox crops.
+        masks: (V, T, H, H) bool predicted person masks of the crops.
         fps: frame rate (Hz).
+        boxes: (V, T, 4) the crop boxes in the full images (x0, y0, x1, y1; pixel edges).
     """
 
     coordinates: np.ndarray
@@ -74,6 +80,28 @@ class Prediction:
     keypoints: np.ndarray
     masks: np.ndarray
     fps: float
+    boxes: np.ndarray
+
+
+@dataclass
+class ChunkEncoding:
+    """The frame encoder's output for one chunk of t frames of one clip (S = 1).
+
+    Attributes:
+        encoding: features, hourglass maps, points and masks of the person crops.
+        boxes: (V, 4) float64 crop box of each view in its full image.
+    """
+
+    encoding: FrameEncoding
+    boxes: torch.Tensor
+
+    def masks(self) -> torch.Tensor:
+        """(V, t, H, H) bool predicted masks of the crops."""
+        return self.encoding.masks[0].transpose(0, 1).cpu()
+
+    def frame_boxes(self) -> torch.Tensor:
+        """(V, t, 4) the chunk's boxes repeated per frame."""
+        return self.boxes[:, None].expand(-1, self.encoding.masks.shape[1], 4)
 
 
 @dataclass
@@ -176,43 +204,59 @@ def generic_model() -> KinematicModel:
 
 
 @torch.no_grad()
+def encode_chunks(
+    net: KinematicsNet, clip: TwoViewClip, chunk: int = 16
+) -> Iterator[ChunkEncoding]:
+    """The frame encoder over ``clip`` in chunks of ``chunk`` frames, in order: per chunk the
+    person is located in the full views (:func:`locate_person`), then encoded in person
+    crops with points in the predicted masks."""
+    device = next(net.parameters()).device
+    size = net.config.image_size
+    cams = [torch.tensor(np.stack([getattr(c, k) for c in clip.cameras]))[None] for k in "KRt"]
+    for start in range(0, clip.frames.shape[1], chunk):
+        video = torch.from_numpy(clip.frames[:, start : start + chunk]).permute(0, 1, 4, 2, 3)
+        video = video[None] / 255.0
+        boxes = locate_person(net, net_input(video, *cams, size).to(device))
+        inputs = net_input(video, *cams, size, boxes=boxes[None]).to(device)
+        encoding = net.encode(inputs.images, inputs.K, inputs.R, inputs.t)
+        yield ChunkEncoding(encoding, boxes)
+
+
+@torch.no_grad()
+def locate_person(net: KinematicsNet, full: NetInput) -> torch.Tensor:
+    """(V, 4) person boxes from the predicted masks of one clip chunk's full-view crops
+    ``full`` (S = 1): ``CROP_SCALE`` times the masks' extent over the chunk; a view with no
+    mask pixel keeps its full box."""
+    maps = net.views(full.images)
+    masks = net.mask_logits(full.images, maps)[0].transpose(0, 1) > 0  # (V, t, H, H)
+    return boxes_from_crop_masks(masks.cpu(), full.boxes[0].cpu(), CROP_SCALE)
+
+
+@torch.no_grad()
 def predict(
     net: KinematicsNet, clip: TwoViewClip, temporal: bool = True, chunk: int = 16
 ) -> Prediction:
-    """Predict a clip: the frame encoder in chunks of ``chunk`` frames (masks from the mask
-    head), then the temporal module over the whole clip unless ``temporal`` is False."""
-    device = next(net.parameters()).device
-    size = net.config.image_size
-    cams = [torch.tensor(np.stack([getattr(c, k) for c in clip.cameras])) for k in "KRt"]
-    features, masks = [], []
-    for start in range(0, clip.frames.shape[1], chunk):
-        video = torch.from_numpy(clip.frames[:, start : start + chunk]).permute(0, 1, 4, 2, 3)
-        inputs = net_input(video[None] / 255.0, *(c[None] for c in cams), size).to(device)
-        encoding = net.encode(inputs.images, inputs.K, inputs.R, inputs.t)
-        features.append(encoding.features)
-        masks.append(_head_masks(net, encoding))
-    features = torch.cat(features, dim=1)
+    """Predict a clip: the frame encoder in chunks of ``chunk`` frames
+    (:func:`encode_chunks`), then the temporal module over the whole clip unless
+    ``temporal`` is False."""
+    chunks = list(encode_chunks(net, clip, chunk))
+    features = torch.cat([c.encoding.features for c in chunks], dim=1)
     if temporal:
         features = net.temporal_features(features)
     out = net.heads(features, None)
-    return _prediction(net, out.coordinates[0], out.scales[0], torch.cat(masks, 1), clip.fps)
-
-
-def _head_masks(net: KinematicsNet, encoding) -> torch.Tensor:
-    """(V, t, H, H) bool mask-head masks of one chunk (S = 1)."""
-    size = net.config.image_size
-    logits = encoding.maps.mask_logits[-1].float()  # (1, t, V, h, w)
-    up = torch.nn.functional.interpolate(logits[0].flatten(0, 1)[:, None], size=(size, size))
-    return (up[:, 0] > 0).reshape(*logits.shape[1:3], size, size).transpose(0, 1)
-
-
-def _prediction(
-    net: KinematicsNet, q: torch.Tensor, scales: torch.Tensor, masks: torch.Tensor, fps: float
-) -> Prediction:
+    q, scales = out.coordinates[0], out.scales[0]
     kp = forward_kinematics(net.kinematic_model, q.float(), scales.float()).keypoints
     kp = kp - kp[..., :1, :]
-    as_np = [x.detach().cpu().double().numpy() for x in (q, scales, kp)]
-    return Prediction(*as_np, masks.cpu().numpy(), fps)
+    q, scales, kp = (x.detach().cpu().double().numpy() for x in (q, scales, kp))
+    masks, boxes = chunk_masks_and_boxes(chunks)
+    return Prediction(q, scales, kp, masks, clip.fps, boxes)
+
+
+def chunk_masks_and_boxes(chunks: list[ChunkEncoding]) -> tuple[np.ndarray, np.ndarray]:
+    """(V, T, H, H) bool masks and (V, T, 4) boxes of a clip's chunks, in frame order."""
+    masks = torch.cat([c.masks() for c in chunks], dim=1).numpy()
+    boxes = torch.cat([c.frame_boxes() for c in chunks], dim=1).numpy()
+    return masks, boxes
 
 
 # ---- writing ---------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
-from biokin_nb.baseline import gaussian_heatmaps, peak_readout, triangulate_weighted
+from biokin_nb.baseline import peak_readout, triangulate_weighted
+from biokin_nb.net.heatmaps import gaussian_heatmaps
 from biokin_nb.render.cameras import Camera, intrinsics
 
 
@@ -47,7 +49,7 @@ def test_views_without_confidence_leave_nan() -> None:
 
 def test_heatmap_targets_read_back_to_their_pixels() -> None:
     pixels = np.array([[[5.25, 9.75], [30.6, 2.4]], [[np.nan, np.nan], [16.0, 16.0]]])
-    maps = gaussian_heatmaps(pixels, (24, 40), sigma=1.2)
+    maps = gaussian_heatmaps(torch.tensor(pixels), (24, 40), sigma=1.2).numpy()
     assert maps.shape == (2, 2, 24, 40)
     assert not maps[1, 0].any()
     peaks = peak_readout(maps)
@@ -57,8 +59,8 @@ def test_heatmap_targets_read_back_to_their_pixels() -> None:
 
 
 def test_heatmap_pixels_map_back_to_image_pixels() -> None:
-    torch = pytest.importorskip("torch")
     from biokin_nb.baseline import heatmap_to_image
+    from biokin_nb.net.crops import full_box
     from biokin_nb.train import crop_intrinsics
 
     camera = _cameras()[0]
@@ -66,5 +68,21 @@ def test_heatmap_pixels_map_back_to_image_pixels() -> None:
     K_crop = crop_intrinsics(torch.tensor(camera.K), camera.width, camera.height, 64).numpy()
     cam = camera.to_camera(points) @ K_crop.T
     in_heatmap = cam[:, :2] / cam[:, 2:]
-    back = heatmap_to_image(in_heatmap, 64, camera.width, camera.height)
+    box = full_box(camera.width, camera.height).numpy()
+    back = heatmap_to_image(in_heatmap, 64, box)
+    np.testing.assert_allclose(back, camera.project(points), atol=1e-9)
+
+
+def test_person_box_heatmap_pixels_map_back_to_image_pixels() -> None:
+    from biokin_nb.baseline import heatmap_to_image
+    from biokin_nb.net.heatmaps import resize_intrinsics
+    from biokin_nb.net.points import crop_intrinsics as box_intrinsics
+
+    camera = _cameras()[1]
+    points = np.array([[0.1, 1.2, -0.2], [-0.2, 0.4, 0.1]])
+    box = np.array([97.0, 20.0, 217.0, 140.0])  # a 120 px person box
+    K_crop = box_intrinsics(torch.tensor(camera.K), torch.tensor(box), 64)
+    K_map = resize_intrinsics(K_crop, 0.25).numpy()  # the 16 px heatmap of the 64 px crop
+    cam = camera.to_camera(points) @ K_map.T
+    back = heatmap_to_image(cam[:, :2] / cam[:, 2:], 16, box)
     np.testing.assert_allclose(back, camera.project(points), atol=1e-9)

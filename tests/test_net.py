@@ -191,7 +191,9 @@ def test_gradients_reach_every_parameter(model):
     out = run(net, clips)
     maps = out.encoding.maps
     loss = kinematics_loss(out, clips.target, net.layout).total
-    (loss + maps.heatmaps.square().mean() + maps.mask_logits.mean()).backward()
+    torch.nn.init.normal_(net.mask_refiner.body[-1].weight, std=0.01)  # zero at init
+    refined = net.mask_logits(clips.images, maps)  # the refiner: stage 3 only
+    (loss + maps.heatmaps.square().mean() + maps.mask_logits.mean() + refined.mean()).backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
 

@@ -76,6 +76,70 @@ def test_mesh_renderer_mask_covers_projected_vertices():
     assert not frame.mask[0, 0] and frame.mask.mean() < 0.5
 
 
+def _rasterize(pixels: np.ndarray, faces: np.ndarray, size, shift=(0.0, 0.0)) -> np.ndarray:
+    """(H, W) bool: pixels whose centre (integer coordinates + ``shift``) lies inside a
+    triangle of ``faces`` (F, 3) with vertex pixels ``pixels`` (V, 2): an exact rasterizer."""
+    width, height = size
+    tri = pixels[faces]  # (F, 3, 2)
+    lo = np.floor(tri.min(axis=1)).astype(int)
+    span = (np.ceil(tri.max(axis=1)).astype(int) - lo).max(axis=0) + 1
+    dx, dy = (g.ravel() for g in np.meshgrid(np.arange(span[0]), np.arange(span[1])))
+    px, py = lo[:, :1] + dx, lo[:, 1:] + dy  # (F, N) candidate pixels per triangle
+    x, y = px + shift[0], py + shift[1]
+    sides = [
+        (tri[:, j, :1] - tri[:, i, :1]) * (y - tri[:, i, 1:])
+        - (tri[:, j, 1:] - tri[:, i, 1:]) * (x - tri[:, i, :1])
+        for i, j in ((0, 1), (1, 2), (2, 0))
+    ]
+    inside = np.all([s >= 0 for s in sides], axis=0) | np.all([s <= 0 for s in sides], axis=0)
+    inside &= (px >= 0) & (px < width) & (py >= 0) & (py < height)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[py[inside], px[inside]] = True
+    return mask
+
+
+@pytest.mark.parametrize("size", [(97, 71), (256, 256)])
+def test_mesh_renderer_mask_is_the_exact_rasterization_of_projected_triangles(size):
+    """The person mask is the set of pixels whose centre falls in a triangle projected
+    with Camera.project: no half-pixel, flip or principal-point offset (the reference moved
+    by a quarter pixel along either axis disagrees with the render far more)."""
+    rng = np.random.default_rng(2)
+    body = pv.Sphere(radius=0.45, center=(0.0, 1.0, 0.0), theta_resolution=40)
+    body.points = body.points * [0.8, 1.2, 0.9] + rng.normal(0.0, 0.004, body.points.shape)
+    faces = body.faces.reshape(-1, 4)[:, 1:]
+    colours = np.full((body.n_points, 3), 200, dtype=np.uint8)
+    camera = _camera(size, (5.3, -3.7))
+    with MeshRenderer(faces, colours, random_scene(rng), size) as renderer:
+        renderer.set_camera(camera)
+        mask = renderer.render(np.asarray(body.points)).mask
+    pixels = camera.project(np.asarray(body.points))
+    exact = _rasterize(pixels, faces, size)
+    assert mask.sum() > 500
+    # pixel centres on an edge (or within float32 rounding of one) may go either way
+    edge = mask.sum() ** 0.5  # ~ the silhouette's length in pixels / 4
+    assert (exact ^ mask).sum() <= 0.05 * edge, (exact ^ mask).sum()
+    for shift in ((0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25)):
+        shifted = _rasterize(pixels, faces, size, shift)
+        assert (shifted ^ mask).sum() > 0.2 * edge, shift
+
+
+def test_render_views_matches_one_view_at_a_time():
+    sphere = pv.Sphere(radius=0.3, center=(0.0, 1.0, 0.0), theta_resolution=24)
+    faces = sphere.faces.reshape(-1, 4)[:, 1:]
+    colours = np.full((sphere.n_points, 3), 200, dtype=np.uint8)
+    cameras = [_camera((96, 72), (0.0, 0.0)), _camera((96, 72), (6.0, -3.0))]
+    points = np.asarray(sphere.points)
+    with MeshRenderer(faces, colours, random_scene(np.random.default_rng(0)), (96, 72)) as r:
+        both = r.render_views(points, cameras)
+        alone = []
+        for camera in cameras:
+            r.set_camera(camera)
+            alone.append(r.render(points * 1.0))
+    for a, b in zip(both, alone, strict=True):
+        assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(both[0].mask, both[1].mask)
+
+
 def test_scene_variety():
     assert len(UPPER_GARMENTS) >= 4 and len(LOWER_GARMENTS) >= 4
     assert len(TEXTURES) >= 5 and len(PALETTES) >= 5

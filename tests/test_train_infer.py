@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from biokin_nb.baseline import BaselineConfig
 from biokin_nb.dataset import GenerateConfig, generate
 from biokin_nb.evaluate import COLUMNS, evaluate, write_table
 from biokin_nb.infer import InputError, infer_folder, load_network, read_two_view
@@ -67,6 +68,28 @@ def test_resume_continues_after_the_last_epoch(run, dataset, tmp_path):
         train(dataclasses.replace(_config(dataset, copy), net=other))
 
 
+def test_stage3_trains_only_the_mask_refiner(run, dataset, tmp_path):
+    import torch
+
+    from biokin_nb.net.checkpoint import read_checkpoint
+    from biokin_nb.train import checkpoint_stage
+
+    _, out = run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = read_checkpoint(copy / "final.pt")["state_dict"]
+    result = train(_config(dataset, copy, stage3_epochs=1))
+    assert result.epochs_run == 1 and checkpoint_stage(copy / "final.pt") == 3
+    row = read_metrics(copy)[-1]
+    assert row["stage"] == 3 and math.isfinite(row["mask_refine_bce"])
+    after = read_checkpoint(copy / "final.pt")["state_dict"]
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("mask_refiner.") for k in changed)
+    plain = dataclasses.replace(TINY_NET, mask_refine=False)
+    with pytest.raises(ValueError, match="mask_refine"):
+        TrainConfig(root=str(dataset), net=plain, stage3_epochs=1)
+
+
 def test_crop_intrinsics_keep_the_image_centre():
     import torch
 
@@ -91,12 +114,38 @@ def test_inference_writes_files_opensim_loads(run, dataset, tmp_path):
 
 def test_evaluation_table(run, dataset, tmp_path):
     _, out = run
-    table = evaluate(load_network(out / "final.pt"), dataset, "test")
+    quick = BaselineConfig(max_iterations=5)  # a barely trained net: garbage keypoints
+    table = evaluate(load_network(out / "final.pt"), dataset, "test", baseline_config=quick)
     assert tuple(table.columns) == COLUMNS
-    assert list(table["method"]) == ["frame-only", "temporal"]
-    assert np.isfinite(table[["mae_deg", "pa_mpjpe_mm", "pa_mpjve_mm_s"]].to_numpy()).all()
+    assert list(table["method"]) == ["frame-only", "temporal", "baseline"]
+    assert np.isfinite(table[list(COLUMNS[2:])].to_numpy()).all()
     path = write_table(table, tmp_path / "eval.csv")
-    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(COLUMNS) and len(lines) == 4
+    skipped = evaluate(load_network(out / "final.pt"), dataset, "test", baseline=False)
+    assert list(skipped["method"]) == ["frame-only", "temporal"]
+
+
+def test_untrained_network_baseline_is_finite(dataset):
+    """Garbage heatmaps (peaks anywhere, low confidence) must not crash the multi-step
+    baseline: rejected triangulations are missing points, none at all the default pose.
+    (The evaluation table with a baseline row on a barely trained net: above.)"""
+    import torch
+
+    from biokin_nb.baseline import predict_baseline
+    from biokin_nb.infer import generic_model
+    from biokin_nb.net import KinematicsNet
+
+    torch.manual_seed(0)
+    net = KinematicsNet(TINY_NET, generic_model()).eval()
+    clip = read_two_view(dataset / "clips" / "s000_c00")
+    for threshold in (0.0, 0.999):  # every view used / none
+        config = BaselineConfig(min_confidence=threshold, max_iterations=5)
+        prediction = predict_baseline(net, clip, config)
+        assert prediction.coordinates.shape == (FRAMES, net.kinematic_model.n_coordinates)
+        assert np.isfinite(prediction.coordinates).all() and np.isfinite(prediction.scales).all()
+        assert prediction.keypoints.shape == (FRAMES, 44, 3)
+        assert prediction.masks.shape == (2, FRAMES, TINY_NET.image_size, TINY_NET.image_size)
 
 
 @pytest.fixture

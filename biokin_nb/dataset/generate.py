@@ -13,6 +13,7 @@ processes (``workers=0``: in this process).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -40,7 +41,7 @@ from biokin_nb.motion import ACTIONS, clip_motion, motion_source, random_style
 from biokin_nb.osim import forward_kinematics
 from biokin_nb.osim.coordinates import read_motion, write_motion
 from biokin_nb.render.cameras import paper_cameras, write_cameras
-from biokin_nb.render.offscreen import MeshRenderer, render_sequence
+from biokin_nb.render.offscreen import MeshRenderer
 from biokin_nb.render.scene import random_scene, vertex_colours, vertex_regions
 from biokin_nb.render.video import FPS, VideoWriter, write_packed_masks
 
@@ -307,15 +308,21 @@ def _render_clip(reg, subject, vertices, keypoints, config, rng, folder: Path) -
     body = reg.body
     regions = vertex_regions(body.bone_names, body.dominant_bones().cpu().numpy())
     colours = vertex_colours(style, regions, rest)
-    masks = {}
-    with MeshRenderer(body.faces.cpu().numpy(), colours, style, config.size) as renderer:
-        for view, camera in zip(VIEWS, cameras, strict=True):
-            frames = []
-            with VideoWriter(folder / f"{view}.mp4", config.size, config.fps) as video:
-                for rendered in render_sequence(renderer, camera, vertices):
-                    video.write(rendered.rgb)
-                    frames.append(np.packbits(rendered.mask, axis=-1))
-            masks[view] = frames
+    masks = {view: [] for view in VIEWS}
+    with contextlib.ExitStack() as stack:
+        renderer = stack.enter_context(
+            MeshRenderer(body.faces.cpu().numpy(), colours, style, config.size)
+        )
+        videos = [
+            stack.enter_context(VideoWriter(folder / f"{view}.mp4", config.size, config.fps))
+            for view in VIEWS
+        ]
+        for frame in vertices:  # both views per pose: the mesh is updated once
+            for view, video, rendered in zip(
+                VIEWS, videos, renderer.render_views(frame, cameras), strict=True
+            ):
+                video.write(rendered.rgb)
+                masks[view].append(np.packbits(rendered.mask, axis=-1))
     write_packed_masks(folder / "masks.npz", masks, config.size[0])
     return {
         "garments": {"upper": style.upper.kind, "lower": style.lower.kind},

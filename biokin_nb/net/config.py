@@ -30,6 +30,8 @@ class NetConfig:
         feature_channels: local image feature channels per view, sampled at the points.
         heatmap_head: 2D keypoint heatmap head (one map per model keypoint; baseline).
         mask_head: person mask head (sigmoid), used for masks at inference.
+        mask_refine: a full-resolution mask refiner on top of the mask head (the head's
+            maps are at a quarter of the crop; see :class:`biokin_nb.net.hourglass.MaskRefiner`).
 
     Points (sampled inside both silhouettes, see :mod:`biokin_nb.net.points`):
         n_points: points per frame (N).
@@ -59,6 +61,7 @@ class NetConfig:
     feature_channels: int = 512
     heatmap_head: bool = True
     mask_head: bool = True
+    mask_refine: bool = False
     n_points: int = 500
     ray_stride: int = 4
     depth_step_m: float = 0.05
@@ -85,7 +88,7 @@ class NetConfig:
     def paper(cls) -> NetConfig:
         """Lin et al.'s sizes: 4-stack 256-channel hourglass on 256 px crops, N = 500,
         L = 1027 -> 512 -> 512 -> 32, N * 32 -> 128 -> 128 -> D = 102, T = 64 U-Net."""
-        return cls()
+        return cls(mask_refine=True)
 
     @classmethod
     def cpu(cls) -> NetConfig:
@@ -107,6 +110,7 @@ class NetConfig:
             temporal_channels=(16, 32, 64),
             temporal_blocks=(1, 1, 1),
             temporal_heads=(1, 2, 4),
+            mask_refine=True,
         )
 
     # ---- derived sizes -----------------------------------------------------------------

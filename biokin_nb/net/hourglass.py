@@ -182,3 +182,38 @@ class ViewEncoder(nn.Module):
 
 def _stack_optional(tensors: list[torch.Tensor | None], dim: int) -> torch.Tensor | None:
     return None if tensors[0] is None else torch.stack(tensors, dim=dim)
+
+
+class MaskRefiner(nn.Module):
+    """Full-resolution person mask logits from the hourglass's quarter-resolution ones.
+
+    The coarse logits are upsampled (bilinear) to the crop and corrected by a residual of
+    three 3x3 convolutions over ``[RGB - 1/2, upsampled logits]`` (receptive field 7 px), so
+    boundaries snap to image edges. The last convolution starts at zero: an untrained
+    refiner is plain upsampling.
+    """
+
+    def __init__(self, channels: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(4, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 1, 3, padding=1),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, images: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """``images`` (..., 3, H, W) in [0, 1] and ``coarse`` logits (..., h, w) ->
+        (..., H, W) logits."""
+        lead, size = images.shape[:-3], images.shape[-2:]
+        up = F.interpolate(
+            coarse.reshape(-1, 1, *coarse.shape[-2:]).float(),
+            size=size,
+            mode="bilinear",
+            align_corners=False,
+        )
+        x = torch.cat([images.reshape(-1, *images.shape[-3:]).float() - 0.5, up], dim=1)
+        return (up + self.body(x))[:, 0].reshape(*lead, *size)

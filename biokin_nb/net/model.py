@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from biokin_nb.net.config import NetConfig
-from biokin_nb.net.hourglass import HourglassOutput, ViewEncoder
+from biokin_nb.net.hourglass import HourglassOutput, MaskRefiner, ViewEncoder
 from biokin_nb.net.layout import CoordinateLayout
 from biokin_nb.net.points import PointSet, full_precision, point_features, sample_points
 from biokin_nb.net.temporal import TemporalUNet
@@ -48,11 +48,13 @@ class FrameEncoding:
         features: (S, T, D) frame features.
         maps: hourglass maps with leading dims (S, T, V) (heads per stack first).
         points: the sampled points, leading dims (S, T).
+        masks: (S, T, V, H, W) bool masks the points were sampled in (given or predicted).
     """
 
     features: torch.Tensor
     maps: HourglassOutput
     points: PointSet
+    masks: torch.Tensor
 
 
 @dataclass
@@ -96,6 +98,8 @@ class KinematicsNet(nn.Module):
         self.config = config
         self.layout = CoordinateLayout.build(model, config.free_coordinates)
         self.views = ViewEncoder(config, n_keypoints=2 * model.n_bodies)
+        refine = config.mask_refine and config.mask_head
+        self.mask_refiner = MaskRefiner() if refine else None
         self.point_mlp = mlp([config.point_input, *config.point_hidden, config.point_feature], True)
         frame_in = config.n_points * config.point_feature
         self.frame_mlp = mlp([frame_in, *config.frame_hidden, config.frame_feature], False)
@@ -158,7 +162,7 @@ class KinematicsNet(nn.Module):
         lead = (s, n_t, self.config.n_views)
         cams = [_broadcast(x, lead, tail, name) for x, tail, name in _cams(K, R, t)]
         maps = self.views(images)
-        masks = self._masks(masks, maps, lead)
+        masks = self._masks(masks, images, maps, lead)
         flat = [x.flatten(0, 1) for x in cams]
         points = sample_points(
             masks.flatten(0, 1),
@@ -172,7 +176,7 @@ class KinematicsNet(nn.Module):
         per_point = point_features(points, maps.features.flatten(0, 1), *flat, size)
         compact = self.point_mlp(per_point).flatten(1)  # (S * T, N * L')
         features = self.frame_mlp(compact).reshape(s, n_t, -1)
-        return FrameEncoding(features, maps, points.reshape(s, n_t))
+        return FrameEncoding(features, maps, points.reshape(s, n_t), masks)
 
     def temporal_features(self, features: torch.Tensor) -> torch.Tensor:
         """(S, T, D) -> (S, T, D) through the temporal U-Net."""
@@ -204,18 +208,37 @@ class KinematicsNet(nn.Module):
             )
         return images.shape[0], images.shape[1]
 
+    def mask_logits(self, images: torch.Tensor, maps: HourglassOutput) -> torch.Tensor:
+        """(..., H, W) full-resolution mask logits of ``images`` (..., 3, H, W) from the last
+        stack's mask head (detached: masks choose points, they are not trained through
+        them), refined when the config has a refiner, else upsampled (bilinear).
+
+        Raises:
+            ValueError: the config has no mask head.
+        """
+        if maps.mask_logits is None:
+            raise ValueError("no masks given and the config has no mask head: pass masks")
+        coarse = maps.mask_logits[-1].detach()
+        if self.mask_refiner is not None:
+            return self.mask_refiner(images, coarse)
+        size = images.shape[-2:]
+        flat = coarse.reshape(-1, 1, *coarse.shape[-2:]).float()
+        up = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
+        return up[:, 0].reshape(*coarse.shape[:-2], *size)
+
     def _masks(
-        self, masks: torch.Tensor | None, maps: HourglassOutput, lead: tuple[int, int, int]
+        self,
+        masks: torch.Tensor | None,
+        images: torch.Tensor,
+        maps: HourglassOutput,
+        lead: tuple[int, int, int],
     ) -> torch.Tensor:
-        """(S, T, V, H, W) bool: the given masks, or the mask head's (logit > 0)."""
+        """(S, T, V, H, W) bool: the given masks, or the predicted ones (logit > 0)."""
         size = (self.config.image_size, self.config.image_size)
         if masks is not None:
             return _broadcast(masks, lead, size, "masks")
-        if maps.mask_logits is None:
-            raise ValueError("no masks given and the config has no mask head: pass masks")
-        logits = maps.mask_logits[-1].detach().flatten(0, 2)[:, None]
-        up = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
-        return (up[:, 0] > 0).reshape(*lead, *size)
+        with torch.no_grad():
+            return self.mask_logits(images, maps) > 0
 
 
 def _cams(K: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> list:

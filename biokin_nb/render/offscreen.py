@@ -7,18 +7,24 @@ through VTK's window centre. A world point then lands on the pixel
 :meth:`Camera.project` gives (pixel centres at integer coordinates). Square pixels and
 zero skew are required.
 
-Each frame is rendered twice: in colour (clothing colours, lights, floor, backdrop) and
-as a person mask (the body in flat white on black, no floor, no anti-aliasing).
-Vertices are in OpenSim's ground frame (m, Y up).
+Each frame is rendered twice per view: in colour (clothing colours, lights, floor,
+backdrop) and as a person mask (the body in flat white on black, no floor, no
+anti-aliasing): a pixel is in the mask exactly when its centre falls inside a triangle
+projected with :meth:`Camera.project`. The pixels are read straight from the window
+after each render (one reusable image filter, no screenshot round trip). Vertices are in
+OpenSim's ground frame (m, Y up).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
+import scipy.sparse
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
 
 from biokin_nb.render.cameras import Camera
 from biokin_nb.render.scene import SceneStyle
@@ -66,14 +72,22 @@ def set_vtk_camera(plotter: pv.Plotter, camera: Camera) -> None:
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) unit area-weighted vertex normals of a triangle mesh (V, 3), faces (F, 3)."""
+    return _normals(vertices, faces, _incidence(faces, len(vertices)))
+
+
+def _incidence(faces: np.ndarray, n_vertices: int) -> scipy.sparse.csr_matrix:
+    """(V, F) sparse 0/1 matrix: vertex v is a corner of face f."""
+    n_faces = len(faces)
+    rows = np.asarray(faces, dtype=np.int64).T.ravel()
+    cols = np.tile(np.arange(n_faces), 3)
+    return scipy.sparse.csr_matrix(
+        (np.ones(3 * n_faces), (rows, cols)), shape=(n_vertices, n_faces)
+    )
+
+
+def _normals(vertices: np.ndarray, faces: np.ndarray, incidence) -> np.ndarray:
     a, b, c = (vertices[faces[:, i]] for i in range(3))
-    face_normals = np.cross(b - a, c - a)
-    normals = np.zeros_like(vertices)
-    for i in range(3):
-        for k in range(3):
-            normals[:, k] += np.bincount(
-                faces[:, i], weights=face_normals[:, k], minlength=len(vertices)
-            )
+    normals = incidence @ np.cross(b - a, c - a)
     norm = np.linalg.norm(normals, axis=1, keepdims=True)
     return normals / np.maximum(norm, 1e-12)
 
@@ -102,6 +116,7 @@ class MeshRenderer:
         self.faces = np.asarray(faces, dtype=np.int64)
         self.style = style
         n_vertices = len(colours)
+        self._incidence = _incidence(self.faces, n_vertices)
         cells = np.hstack([np.full((len(self.faces), 1), 3), self.faces]).ravel()
         self.mesh = pv.PolyData(np.zeros((n_vertices, 3)), cells)
         self.mesh.point_data["rgb"] = np.asarray(colours, dtype=np.uint8)
@@ -120,6 +135,11 @@ class MeshRenderer:
         self.floor = self.plotter.add_mesh(floor, color=style.background.floor, ambient=0.3)
         self._add_lights()
         self._mask_mode(False)
+        self._capture = vtkWindowToImageFilter()  # reads the window as last rendered
+        self._capture.SetInput(self.plotter.render_window)
+        self._capture.SetInputBufferTypeToRGB()
+        self._capture.ReadFrontBufferOn()
+        self._capture.ShouldRerenderOff()
 
     def _add_lights(self) -> None:
         light = self.style.lighting
@@ -145,23 +165,46 @@ class MeshRenderer:
         """Render from ``camera`` (its image size must be the renderer's)."""
         set_vtk_camera(self.plotter, camera)
 
-    def render(self, vertices: np.ndarray) -> RenderedFrame:
-        """The colour image and person mask of the mesh posed at ``vertices`` (V, 3) m."""
+    def set_vertices(self, vertices: np.ndarray) -> None:
+        """Pose the mesh at ``vertices`` (V, 3) m (and update its normals)."""
         vertices = np.asarray(vertices, dtype=np.float64)
         self.mesh.points[:] = vertices
-        self.mesh.point_data["Normals"][:] = vertex_normals(vertices, self.faces)
+        self.mesh.point_data["Normals"][:] = _normals(vertices, self.faces, self._incidence)
         self.mesh.Modified()
+
+    def render(self, vertices: np.ndarray | None = None) -> RenderedFrame:
+        """The colour image and person mask of the mesh posed at ``vertices`` (V, 3) m
+        (None: as last posed) from the current camera."""
+        if vertices is not None:
+            self.set_vertices(vertices)
         rgb = self._grab()
         self._mask_mode(True)
         mask = self._grab()[..., 0] > 127
         self._mask_mode(False)
         return RenderedFrame(rgb, mask)
 
+    def render_views(self, vertices: np.ndarray, cameras: Sequence[Camera]) -> list[RenderedFrame]:
+        """The frames of the mesh posed at ``vertices`` (V, 3) m seen by each camera (the
+        mesh and its normals are updated once for all views)."""
+        self.set_vertices(vertices)
+        frames = []
+        for camera in cameras:
+            self.set_camera(camera)
+            frames.append(self.render())
+        return frames
+
     def _grab(self) -> np.ndarray:
-        self.plotter.render()
-        return np.array(self.plotter.screenshot(return_img=True), dtype=np.uint8)[..., :3]
+        """(H, W, 3) uint8: render, then read the window's pixels (top row first)."""
+        self.plotter.render_window.Render()  # pyvista's render() waits for a first show
+        self._capture.Modified()
+        self._capture.Update()
+        image = self._capture.GetOutput()
+        width, height, _ = image.GetDimensions()
+        pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, 3)
+        return np.ascontiguousarray(pixels[::-1])
 
     def close(self) -> None:
+        self._capture.SetInput(None)
         self.plotter.close()
 
     def __enter__(self) -> MeshRenderer:
