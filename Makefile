@@ -54,7 +54,7 @@ checkpoint: setup debs
 	$(BIN)/biokin generate -o $(CKPT_DATA) --subjects 60 --clips-per-subject 2 --size 128 \
 	  --duration 3 --fps 30 --seed 1 --workers 2
 	$(BIN)/biokin train $(CKPT_DATA) -o $(CKPT_RUN) --preset cpu --stage1-epochs 7 \
-	  --stage2-epochs 3 --stage3-epochs 1 --batch-size 2 --lr 1e-3 --max-steps 150 --seed 0
+	  --stage2-epochs 3 --stage3-epochs 3 --batch-size 2 --lr 1e-3 --max-steps 150 --seed 0
 	mkdir -p data/checkpoints
 	cp $(CKPT_RUN)/final.pt data/checkpoints/cpu_odah128.pt
 	cp $(CKPT_RUN)/metrics.jsonl data/checkpoints/cpu_odah128_metrics.jsonl

@@ -391,11 +391,14 @@ def network_heatmaps(chunk: ChunkEncoding) -> HeatmapChunk:
 
 @torch.no_grad()
 def predict_baseline(
-    net: KinematicsNet, clip: TwoViewClip, config: BaselineConfig | None = None
+    net: KinematicsNet,
+    clip: TwoViewClip,
+    config: BaselineConfig | None = None,
+    chunks: list[ChunkEncoding] | None = None,
 ) -> Prediction:
     """The multi-step baseline on a clip: the network's heatmaps (frame encoder in person
-    crops, as :func:`biokin_nb.infer.predict`) -> peaks -> weighted DLT -> temporal IK with
-    scales.
+    crops, as :func:`biokin_nb.infer.predict`, or the given ``chunks`` of this clip) ->
+    peaks -> weighted DLT -> temporal IK with scales.
 
     Returns:
         A :class:`~biokin_nb.infer.Prediction`: coordinates (T, C) rad / m with pelvis
@@ -403,7 +406,7 @@ def predict_baseline(
         predicted masks (V, T, H, H) and crop boxes (V, T, 4).
     """
     config = config or BaselineConfig()
-    chunks = list(encode_chunks(net, clip, config.chunk))
+    chunks = chunks if chunks is not None else list(encode_chunks(net, clip, config.chunk))
     points = triangulate_heatmaps(
         (network_heatmaps(c) for c in chunks),
         clip.cameras,

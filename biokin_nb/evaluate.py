@@ -25,7 +25,14 @@ import torch
 
 from biokin_nb.baseline import BaselineConfig, predict_baseline
 from biokin_nb.dataset import read_clip, read_index
-from biokin_nb.infer import Prediction, TwoViewClip, predict, read_two_view
+from biokin_nb.infer import (
+    ChunkEncoding,
+    Prediction,
+    TwoViewClip,
+    encode_chunks,
+    predict,
+    read_two_view,
+)
 from biokin_nb.metrics import mae_deg, pa_mpjpe_mm, pa_mpjve_mm_s
 from biokin_nb.net import KinematicsNet
 from biokin_nb.net.crops import crop
@@ -92,8 +99,9 @@ def evaluate(
     for row in rows:
         folder = Path(root) / "clips" / row["clip"]
         clip = read_two_view(folder)
+        chunks = list(encode_chunks(net, clip))  # one encoding shared by every method
         for method in methods:
-            prediction = _predict(net, clip, method, baseline_config)
+            prediction = _predict(net, clip, method, baseline_config, chunks)
             scores[method].append(clip_scores(net, prediction, folder))
     table = [
         {"method": method, "clips": len(s), **pd.DataFrame(s).mean().to_dict()}
@@ -103,12 +111,17 @@ def evaluate(
 
 
 def _predict(
-    net: KinematicsNet, clip: TwoViewClip, method: str, config: BaselineConfig | None
+    net: KinematicsNet,
+    clip: TwoViewClip,
+    method: str,
+    config: BaselineConfig | None,
+    chunks: list[ChunkEncoding],
 ) -> Prediction:
-    """One clip's prediction by ``method`` (a key of ``MODES`` or ``BASELINE``)."""
+    """One clip's prediction by ``method`` (a key of ``MODES`` or ``BASELINE``) from the
+    clip's encoded ``chunks``."""
     if method == BASELINE:
-        return predict_baseline(net, clip, config)
-    return predict(net, clip, MODES[method])
+        return predict_baseline(net, clip, config, chunks)
+    return predict(net, clip, MODES[method], chunks=chunks)
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:

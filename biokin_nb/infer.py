@@ -234,12 +234,17 @@ def locate_person(net: KinematicsNet, full: NetInput) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(
-    net: KinematicsNet, clip: TwoViewClip, temporal: bool = True, chunk: int = 16
+    net: KinematicsNet,
+    clip: TwoViewClip,
+    temporal: bool = True,
+    chunk: int = 16,
+    chunks: list[ChunkEncoding] | None = None,
 ) -> Prediction:
     """Predict a clip: the frame encoder in chunks of ``chunk`` frames
-    (:func:`encode_chunks`), then the temporal module over the whole clip unless
-    ``temporal`` is False."""
-    chunks = list(encode_chunks(net, clip, chunk))
+    (:func:`encode_chunks`; or the given ``chunks`` of this clip, to share one encoding
+    between methods), then the temporal module over the whole clip unless ``temporal`` is
+    False."""
+    chunks = chunks if chunks is not None else list(encode_chunks(net, clip, chunk))
     features = torch.cat([c.encoding.features for c in chunks], dim=1)
     if temporal:
         features = net.temporal_features(features)

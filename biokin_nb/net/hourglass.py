@@ -188,20 +188,22 @@ class MaskRefiner(nn.Module):
     """Full-resolution person mask logits from the hourglass's quarter-resolution ones.
 
     The coarse logits are upsampled (bilinear) to the crop and corrected by a residual of
-    three 3x3 convolutions over ``[RGB - 1/2, upsampled logits]`` (receptive field 7 px), so
-    boundaries snap to image edges. The last convolution starts at zero: an untrained
-    refiner is plain upsampling.
+    3x3 convolutions over ``[RGB - 1/2, upsampled logits]`` with dilations ``dilations``
+    (receptive field ``1 + 2 * sum(dilations)`` px: 33 by default), so boundaries snap to
+    image edges. The last convolution starts at zero: an untrained refiner is plain
+    upsampling.
     """
 
-    def __init__(self, channels: int = 16) -> None:
+    def __init__(self, channels: int = 24, dilations: tuple[int, ...] = (1, 2, 4, 8, 1)) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(4, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, 1, 3, padding=1),
-        )
+        layers: list[nn.Module] = []
+        c_in = 4
+        for d in dilations[:-1]:
+            layers += [nn.Conv2d(c_in, channels, 3, padding=d, dilation=d), nn.ReLU()]
+            c_in = channels
+        d = dilations[-1]
+        layers.append(nn.Conv2d(c_in, 1, 3, padding=d, dilation=d))
+        self.body = nn.Sequential(*layers)
         nn.init.zeros_(self.body[-1].weight)
         nn.init.zeros_(self.body[-1].bias)
 
