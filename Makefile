@@ -47,14 +47,14 @@ reports: setup debs
 	$(BIN)/biokin report --params $(PARAMS)
 
 # The shipped CPU checkpoint (data/checkpoints/cpu_odah128.md): generate its dataset, train,
-# evaluate on the unseen test subjects. About 3 min + 45 min + 3 min on 2 idle cores.
+# evaluate on the unseen test subjects. About 3 min + 70 min + 5 min on 2 idle cores.
 CKPT_DATA := build/checkpoint/data
 CKPT_RUN := build/checkpoint/run
 checkpoint: setup debs
 	$(BIN)/biokin generate -o $(CKPT_DATA) --subjects 60 --clips-per-subject 2 --size 128 \
 	  --duration 3 --fps 30 --seed 1 --workers 2
 	$(BIN)/biokin train $(CKPT_DATA) -o $(CKPT_RUN) --preset cpu --stage1-epochs 7 \
-	  --stage2-epochs 3 --stage3-epochs 3 --batch-size 2 --lr 1e-3 --max-steps 150 --seed 0
+	  --stage2-epochs 3 --stage3-epochs 6 --batch-size 2 --lr 1e-3 --max-steps 150 --seed 0
 	mkdir -p data/checkpoints
 	cp $(CKPT_RUN)/final.pt data/checkpoints/cpu_odah128.pt
 	cp $(CKPT_RUN)/metrics.jsonl data/checkpoints/cpu_odah128_metrics.jsonl
