@@ -37,7 +37,7 @@ from biokin_nb.infer import (
 from biokin_nb.net import KinematicsNet
 from biokin_nb.net.crops import full_box
 from biokin_nb.net.heatmaps import HEATMAP_STRIDE, gaussian_heatmaps, keypoint_heatmap_pixels
-from biokin_nb.osim import KinematicModel, forward_kinematics
+from biokin_nb.osim import KinematicModel, forward_kinematics, root_relative_keypoints
 from biokin_nb.render.cameras import Camera
 from biokin_nb.train import crop_intrinsics
 
@@ -312,7 +312,7 @@ def _initial_pose(model: KinematicModel, keypoints: np.ndarray) -> np.ndarray:
     (arms and hips twisted) even on exact keypoints."""
     q = np.tile(model.defaults, (len(keypoints), 1))
     if np.isfinite(keypoints[:, 0]).all(axis=1).any():
-        q[:, _translations(model)] = _fill_frames(keypoints[:, 0])
+        q[:, model.translational] = _fill_frames(keypoints[:, 0])
     names = model.coordinate_names
     if PELVIS_YAW in names and all(h in model.joint_names for h in HIPS):
         right, left = (model.joint_names.index(h) for h in HIPS)
@@ -346,11 +346,6 @@ def _fill_frames(values: np.ndarray) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-def _translations(model: KinematicModel) -> list[int]:
-    """Indices of the translational coordinates (the pelvis tx, ty, tz)."""
-    return [i for i, c in enumerate(model.coordinates) if c.motion == "translational"]
-
-
 def keypoints_prediction(
     model: KinematicModel,
     keypoints: np.ndarray,
@@ -364,9 +359,8 @@ def keypoints_prediction(
     pelvis-relative through FK, ``masks`` (V, T, H, H) bool and crop ``boxes`` (V, T, 4)
     passed through."""
     q, scales = fit_keypoints(model, keypoints, fps, config)
-    q[:, _translations(model)] = 0.0
-    kp = forward_kinematics(model, torch.from_numpy(q), torch.from_numpy(scales)).keypoints
-    kp = (kp - kp[..., :1, :]).numpy()
+    q[:, model.translational] = 0.0
+    kp = root_relative_keypoints(model, torch.from_numpy(q), torch.from_numpy(scales)).numpy()
     return Prediction(q, scales, kp, masks, fps, boxes)
 
 

@@ -36,7 +36,7 @@ from biokin_nb.infer import (
 from biokin_nb.metrics import mae_deg, pa_mpjpe_mm, pa_mpjve_mm_s
 from biokin_nb.net import KinematicsNet
 from biokin_nb.net.crops import crop
-from biokin_nb.osim import forward_kinematics
+from biokin_nb.osim import root_relative_keypoints
 from biokin_nb.train import mask_iou
 
 MODES = {"frame-only": False, "temporal": True}
@@ -51,12 +51,9 @@ def clip_scores(net: KinematicsNet, prediction: Prediction, folder: Path) -> dic
     layout = net.layout
     predicted = list(layout.predicted)
     periodic = np.isin(predicted, layout.free)
-    true_q = clip.motion.q.copy()
+    true_q = clip.motion.q
     mae = mae_deg(prediction.coordinates[:, predicted], true_q[:, predicted], periodic)
-    true_q[:, list(layout.translations)] = 0.0
-    q = torch.tensor(true_q, dtype=torch.float64)
-    kp = forward_kinematics(model, q, torch.tensor(clip.scales)).keypoints.numpy()
-    kp = kp - kp[..., :1, :]
+    kp = root_relative_keypoints(model, torch.tensor(true_q), torch.tensor(clip.scales)).numpy()
     return {
         "mae_deg": float(np.nanmean(mae)),
         "pa_mpjpe_mm": pa_mpjpe_mm(prediction.keypoints, kp),

@@ -29,7 +29,7 @@ import torch
 from biokin_nb.net import FrameEncoding, KinematicsNet, NetConfig, auto_device, load_checkpoint
 from biokin_nb.net.checkpoint import network_from_checkpoint
 from biokin_nb.net.crops import boxes_from_crop_masks
-from biokin_nb.osim import KinematicModel, forward_kinematics, load_model
+from biokin_nb.osim import KinematicModel, load_model, root_relative_keypoints
 from biokin_nb.osim.coordinates import Motion, write_motion
 from biokin_nb.osim.scaling import write_scaled_osim
 from biokin_nb.render.cameras import Camera, read_cameras
@@ -250,8 +250,7 @@ def predict(
         features = net.temporal_features(features)
     out = net.heads(features, None)
     q, scales = out.coordinates[0], out.scales[0]
-    kp = forward_kinematics(net.kinematic_model, q.float(), scales.float()).keypoints
-    kp = kp - kp[..., :1, :]
+    kp = root_relative_keypoints(net.kinematic_model, q.float(), scales.float())
     q, scales, kp = (x.detach().cpu().double().numpy() for x in (q, scales, kp))
     masks, boxes = chunk_masks_and_boxes(chunks)
     return Prediction(q, scales, kp, masks, clip.fps, boxes)

@@ -45,7 +45,6 @@ def _spline(kind: str) -> Any:
 def custom_transform(coords: list[str]) -> Any:
     """A SpatialTransform with rotations about skew axes and spline/polynomial translations."""
     osim = opensim()
-    st = osim.SpatialTransform()
     axes = [(1, 0.2, 0), (0, 1, 0.3), (0.1, 0, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1)]
     simm = _spline("SimmSpline")
     simm.thisown = False  # the MultiplierFunction owns it (else a double free)
@@ -58,10 +57,18 @@ def custom_transform(coords: list[str]) -> Any:
         _spline("GCVSpline"),
     ]
     names = [coords[0], coords[1], None, coords[0], coords[1], coords[0]]
-    for i, (axis, fn, name) in enumerate(zip(axes, functions, names, strict=True)):
+    return spatial_transform(list(zip(axes, functions, names, strict=True)))
+
+
+def spatial_transform(axes: list[tuple]) -> Any:
+    """A SpatialTransform from six ``(axis, function, coordinate name or None)`` (three
+    rotations, then three translations)."""
+    osim = opensim()
+    st = osim.SpatialTransform()
+    for i, (axis, fn, name) in enumerate(axes):
         ta = st.updTransformAxis(i)
         ta.set_axis(vec3(axis))
-        ta.set_function(fn)
+        ta.set_function(fn)  # not setFunction: it segfaults
         if name:
             arr = osim.ArrayStr()
             arr.append(name)
@@ -128,8 +135,7 @@ def ground_constant_translation_model() -> Any:
     model = osim.Model()
     model.setName("ground_constant")
     body = add_body(model, "b")
-    st = osim.SpatialTransform()
-    for i, (axis, fn, name) in enumerate(
+    st = spatial_transform(
         [
             ((0, 0, 1), osim.LinearFunction(1.0, 0.0), "r"),
             ((1, 0, 0), osim.Constant(0.1), None),
@@ -138,14 +144,7 @@ def ground_constant_translation_model() -> Any:
             ((0, 1, 0), osim.LinearFunction(1.0, 0.0), "t"),
             ((0, 0, 1), osim.Constant(-0.2), None),
         ]
-    ):
-        ta = st.updTransformAxis(i)
-        ta.set_axis(vec3(axis))
-        ta.set_function(fn)
-        if name:
-            arr = osim.ArrayStr()
-            arr.append(name)
-            ta.setCoordinateNames(arr)
+    )
     joint = osim.CustomJoint(
         "j", model.getGround(), rand_vec(), rand_vec(1.0), body, rand_vec(), rand_vec(1.0), st
     )

@@ -52,7 +52,7 @@ class CoordinateLayout:
                 f"of model {model.name!r}; set NetConfig.free_coordinates to names among "
                 f"{', '.join(np.asarray(names)[allowed])}"
             )
-        translational = np.array([c.motion == "translational" for c in model.coordinates])
+        translational = model.translational
         free = tuple(names.index(n) for n in free_names)
         predicted = tuple(int(i) for i in np.flatnonzero(~translational))
         dependent = model.dependent

@@ -21,7 +21,7 @@ import torch
 
 from biokin_nb.net.layout import CoordinateLayout
 from biokin_nb.net.model import NetOutput
-from biokin_nb.osim import forward_kinematics
+from biokin_nb.osim import root_relative_keypoints
 
 
 @dataclass
@@ -75,11 +75,8 @@ def pelvis_relative_keypoints(
 ) -> torch.Tensor:
     """(S, T, 2B, 3) keypoints (m) relative to the root joint centre, for ``coordinates``
     (S, T, C) (translations zeroed) and ``scales`` (S, B, 3)."""
-    q = coordinates.clone()
-    q[..., list(layout.translations)] = 0.0
-    with torch.autocast(q.device.type, enabled=False):
-        kp = forward_kinematics(layout.model, q, scales[:, None]).keypoints
-    return kp - kp[..., :1, :]
+    with torch.autocast(coordinates.device.type, enabled=False):
+        return root_relative_keypoints(layout.model, coordinates, scales[:, None])
 
 
 def kinematics_loss(

@@ -82,8 +82,7 @@ def toy_coordinates(model: KinematicModel, clips: int, frames: int, seed: int) -
     rate = rng.uniform(0.5, 2.0, (clips, 1, model.n_coordinates))
     time = np.arange(frames)[None, :, None] / max(frames, 1)
     q = mid + half * np.sin(2 * np.pi * rate * time + phase)
-    translational = np.array([c.motion == "translational" for c in model.coordinates])
-    q[..., translational] = 0.0
+    q[..., model.translational] = 0.0
     if "pelvis_ty" in model.coordinate_names:
         q[..., model.coordinate_index("pelvis_ty")] = 0.95
     return apply_coupler_constraints(model, torch.tensor(q, dtype=torch.float32))

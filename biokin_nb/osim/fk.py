@@ -74,10 +74,8 @@ def forward_kinematics(
     batch = torch.broadcast_shapes(q.shape[:-1], scales.shape[:-2])
     # Internally "batch last" (structure of arrays): rotations (3, 3, n), vectors (3, n).
     n = int(np.prod(batch)) if batch else 1
-    qt = q.expand(*batch, q.shape[-1]).reshape(n, -1).T.clone(memory_format=torch.contiguous_format)
-    if apply_couplers:
-        for coupler in model.couplers:
-            qt[coupler.dependent] = coupler.function(qt[coupler.independent])
+    qt = q.expand(*batch, q.shape[-1]).reshape(n, -1).T
+    qt = (apply_coupler_constraints(model, qt, dim=0) if apply_couplers else qt).contiguous()
     st = _scales_soa(scales, batch, n)
     values = _function_values(c, qt)
     trig = _cos_sin(c, values)
@@ -154,14 +152,30 @@ def _scales_soa(scales: torch.Tensor, batch: tuple[int, ...], n: int) -> torch.T
     return scales.expand(*batch, *scales.shape[-2:]).reshape(n, *scales.shape[-2:]).permute(1, 2, 0)
 
 
-def apply_coupler_constraints(model: KinematicModel, q: torch.Tensor) -> torch.Tensor:
-    """(..., C) copy of ``q`` with every coupled coordinate set from its independent one."""
+def apply_coupler_constraints(
+    model: KinematicModel, q: torch.Tensor, dim: int = -1
+) -> torch.Tensor:
+    """Copy of ``q`` (coordinates along ``dim``: (..., C) by default) with every coupled
+    coordinate set from its independent one; ``q`` itself when the model has no coupler."""
     if not model.couplers:
         return q
-    cols = list(q.unbind(-1))
+    cols = list(q.unbind(dim))
     for coupler in model.couplers:
         cols[coupler.dependent] = coupler.function(cols[coupler.independent])
-    return torch.stack(cols, dim=-1)
+    return torch.stack(cols, dim=dim)
+
+
+def root_relative_keypoints(
+    model: KinematicModel, q: torch.Tensor, scales: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(..., 2B, 3) keypoints (m) relative to the first (the root joint centre) for
+    coordinates ``q`` (..., C) with the translational ones zeroed and ``scales``
+    broadcastable to (..., B, 3) (None: unit); the pose the network predicts and is scored
+    on."""
+    q = torch.as_tensor(q).clone()
+    q[..., torch.as_tensor(model.translational)] = 0.0
+    kp = forward_kinematics(model, q, scales).keypoints
+    return kp - kp[..., :1, :]
 
 
 def _check_inputs(

@@ -211,6 +211,11 @@ class KinematicModel:
         """(C,) bool: rotational coordinates (rad), the ones ``.mot`` files hold in degrees."""
         return np.array([c.motion == "rotational" for c in self.coordinates])
 
+    @property
+    def translational(self) -> np.ndarray:
+        """(C,) bool: translational coordinates (m)."""
+        return np.array([c.motion == "translational" for c in self.coordinates])
+
     def ones_scales(self) -> np.ndarray:
         """(B, 3) unit scale factors."""
         return np.ones((self.n_bodies, 3))

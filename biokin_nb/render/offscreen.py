@@ -17,7 +17,7 @@ OpenSim's ground frame (m, Y up).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,17 +212,3 @@ class MeshRenderer:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def render_sequence(
-    renderer: MeshRenderer,
-    camera: Camera,
-    vertices: np.ndarray,
-    progress: Callable[[], None] | None = None,
-) -> Iterator[RenderedFrame]:
-    """Render each frame of ``vertices`` (T, V, 3) m from ``camera``, one at a time."""
-    renderer.set_camera(camera)
-    for frame in vertices:
-        yield renderer.render(frame)
-        if progress is not None:
-            progress()
