@@ -130,7 +130,7 @@ def all_joints_model() -> Any:
 
 def ground_constant_translation_model() -> Any:
     """A CustomJoint from ground with a constant translation (which does not scale) and a
-    moving one, and a marker."""
+    moving one, a marker on the body and one fixed to ground."""
     osim = opensim()
     model = osim.Model()
     model.setName("ground_constant")
@@ -150,6 +150,7 @@ def ground_constant_translation_model() -> Any:
     )
     model.addJoint(joint)
     model.addMarker(osim.Marker("m", body, rand_vec()))
+    model.addMarker(osim.Marker("m_ground", model.getGround(), rand_vec()))
     model.finalizeConnections()
     model.initSystem()
     return model

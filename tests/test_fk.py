@@ -47,10 +47,17 @@ def test_constant_translation_from_ground_matches_opensim(tmp_path, scaled):
     _compare_with_opensim(path, scaled)
 
 
+@pytest.mark.parametrize("model_name", ["Rajagopal2016", "ground_constant"])
 @pytest.mark.parametrize("per_pose_scales", [False, True])
-def test_no_grad_and_autograd_paths_agree(validation_dir, per_pose_scales):
-    """Without autograd the FK writes into preallocated outputs; with it, it stacks."""
-    model = load_model(validation_dir / "rajagopal2016_walk/Rajagopal2016.osim")
+def test_no_grad_and_autograd_paths_agree(validation_dir, tmp_path, model_name, per_pose_scales):
+    """Without autograd the FK writes into preallocated outputs; with it, it stacks
+    (ground_constant: a root joint from ground and a ground-fixed marker)."""
+    if model_name == "ground_constant":
+        path = tmp_path / "ground_constant.osim"
+        print_model(ground_constant_translation_model(), path)
+    else:
+        path = validation_dir / "rajagopal2016_walk/Rajagopal2016.osim"
+    model = load_model(path)
     q = torch.tensor(random_poses(model, 7, seed=5))
     rng = np.random.default_rng(6)
     shape = (7, model.n_bodies, 3) if per_pose_scales else (model.n_bodies, 3)

@@ -72,38 +72,38 @@ def forward_kinematics(
     q, scales = _check_inputs(model, q, scales)
     c = _compiled(model, q.dtype, q.device)
     batch = torch.broadcast_shapes(q.shape[:-1], scales.shape[:-2])
-    # Internally "batch last" (structure of arrays): rotations (3, 3, n), vectors (3, n).
+    # Internally "batch last" (structure of arrays): vectors (3, n); rotations (3, 3, n)
+    # stored by columns (``rc[j]`` is column j of R, so column updates are contiguous).
     n = int(np.prod(batch)) if batch else 1
-    qt = q.expand(*batch, q.shape[-1]).reshape(n, -1).T
-    qt = (apply_coupler_constraints(model, qt, dim=0) if apply_couplers else qt).contiguous()
+    qt = q.expand(*batch, q.shape[-1]).reshape(n, -1).T.contiguous()  # (C, n), a copy
+    if apply_couplers:
+        qt = _couple_rows(model, qt)
     st = _scales_soa(scales, batch, n)
     values = _function_values(c, qt)
-    trig = _cos_sin(c, values)
+    trig = _cos_sin(c, values, n)
     out = _Outputs.allocate(model, qt, st, n)
+    origins = _joint_origins(c, st)  # (J, 3, 1 or n) parent-frame offsets, (J, 3, .) child
     for j, (joint, jc) in enumerate(zip(model.joints, c["joints"], strict=True)):
         parent, child = joint.parent_body, joint.child_body
         r_par, p_par = (None, c["zero"]) if parent < 0 else (out.rots[parent], out.poss[parent])
-        s_par = st[parent] if parent >= 0 else None
-        offset = _origin(jc["m_p"], s_par) + _translation(jc, values, s_par)
-        if jc["c_p"] is not None:  # constant translations that do not scale
-            offset = offset + jc["c_p"][:, None]
-        p_m = p_par + (offset if r_par is None else _rotate(r_par, offset))
-        r_child = r_par
-        for factor in jc["factors"]:
-            r_child = _apply_factor(r_child, factor, trig, c["eye"])
+        offset = origins["parent"][j]
+        if jc["translations"]:
+            offset = offset + _translation(jc, values, st[parent] if parent >= 0 else None)
+        p_m = out.store("centres", j, _point(r_par, p_par, offset, out.slot("centres", j)))
+        r_child = _chain(r_par, jc["factors"], trig, c["eye"], out.slot("rots", child), out)
         r_child = out.store("rots", child, c["eye"] if r_child is None else r_child)
-        m_c = jc["m_c"]
-        p_child = p_m if m_c is None else p_m - _rotate(r_child, _origin(m_c, st[child]))
+        p_child = p_m
+        if jc["has_m_c"]:
+            p_child = _point(r_child, p_m, -origins["child"][j], out.slot("poss", child))
         out.store("poss", child, p_child)
-        out.store("centres", j, p_m)
     return _assemble(c, out, st, batch, n)
 
 
 @dataclass
 class _Outputs:
     """Per-body results, batch last: lists of tensors (autograd), or views into one
-    preallocated tensor each (no autograd: results are copied there while still in cache,
-    which spares the final stack a pass over memory)."""
+    preallocated tensor each (no autograd: results are written there directly, which
+    spares copies and the final stack a pass over memory)."""
 
     rots: list
     poss: list
@@ -116,17 +116,42 @@ class _Outputs:
         lists = ([None] * b, [None] * b, [None] * len(model.joints))
         if torch.is_grad_enabled() and (qt.requires_grad or st.requires_grad):
             return _Outputs(*lists, None)
-        new = qt.new_empty
-        buffers = {"rots": new(b, 3, 3, n), "poss": new(b, 3, n), "centres": new(b, 3, n)}
-        return _Outputs(*lists, buffers)
+        frames = qt.new_empty(b, 4, 3, n)  # per body: rotation columns, then the origin
+        buffers = {"frames": frames, "rots": frames[:, :3], "poss": frames[:, 3]}
+        return _Outputs(*lists, {**buffers, "centres": qt.new_empty(b, 3, n)})
+
+    @property
+    def n_bodies(self) -> int:
+        return len(self.rots)
+
+    @property
+    def direct(self) -> bool:
+        """True when results are written into preallocated buffers (no autograd)."""
+        return self.buffers is not None
+
+    def slot(self, kind: str, index: int) -> torch.Tensor | None:
+        """The buffer view for entry ``index`` of ``kind``, or None (autograd)."""
+        return None if self.buffers is None else self.buffers[kind][index]
+
+    def scratch(self, *shape: int) -> torch.Tensor | None:
+        """A fresh tensor to write an intermediate into, or None (autograd)."""
+        return None if self.buffers is None else self.buffers["poss"].new_empty(shape)
 
     def store(self, kind: str, index: int, value: torch.Tensor) -> torch.Tensor:
-        """Keep ``value`` as entry ``index`` of ``kind``; returns what was kept."""
+        """Keep ``value`` as entry ``index`` of ``kind`` (copied into its slot unless it is
+        already there); returns what was kept."""
         if self.buffers is not None:
             slot = self.buffers[kind][index]
-            value = slot.copy_(value.expand_as(slot))
+            if value.data_ptr() != slot.data_ptr() or value.shape != slot.shape:
+                value = slot.copy_(value.expand_as(slot))
         getattr(self, kind)[index] = value
         return value
+
+    def frames(self, n: int) -> torch.Tensor:
+        """(B, 4, 3, n) every body's rotation columns, then its origin (contiguous)."""
+        if self.buffers is not None:
+            return self.buffers["frames"]
+        return torch.cat([self.stacked("rots", n), self.stacked("poss", n)[:, None]], 1)
 
     def stacked(self, kind: str, n: int) -> torch.Tensor:
         """(K, ..., n) all entries of ``kind``."""
@@ -134,6 +159,42 @@ class _Outputs:
             return self.buffers[kind]
         items = getattr(self, kind)
         return torch.stack([x.expand(*x.shape[:-1], n) for x in items])
+
+
+def _joint_origins(c: dict, st: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Scaled fixed offsets of every joint, in two batched products: ``parent`` (J, 3, k)
+    the parent frame's origin with constant translations folded in (parent body frame),
+    ``child`` (J, 3, k) the child frame's origin (child body frame); ``k`` is 1 or n."""
+    ext = torch.cat([st, st.new_ones(1, 3, st.shape[-1])])  # index -1: ground, unscaled
+    parent = torch.baddbmm(c["c_p"], c["m_p"], ext.index_select(0, c["parent_index"]))
+    child = torch.bmm(c["m_c"], ext.index_select(0, c["child_index"]))
+    return {"parent": parent, "child": child}
+
+
+def _point(
+    r: torch.Tensor | None, p: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None
+) -> torch.Tensor:
+    """``p + R v`` (3, n): ``r`` (3, 3, n) by columns or None (identity), ``p`` and ``v``
+    (3, n or 1); written into ``out`` when given."""
+    if r is None:
+        return p + v
+    return _rotate(r, v, out).add_(p)
+
+
+def _chain(
+    r: torch.Tensor | None,
+    factors: list[tuple],
+    trig: dict[int, torch.Tensor],
+    eye: torch.Tensor,
+    slot: torch.Tensor | None,
+    out: _Outputs,
+) -> torch.Tensor | None:
+    """``r @ F_1 @ ... @ F_k`` (3, 3, n) by columns; the last product goes into ``slot``
+    and the others into scratch tensors when results are written directly."""
+    for i, factor in enumerate(factors):
+        target = slot if i == len(factors) - 1 else out.scratch(*slot.shape) if out.direct else None
+        r = _apply_factor(r, factor, trig, eye, target)
+    return r
 
 
 def _function_values(c: dict, qt: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -163,6 +224,16 @@ def apply_coupler_constraints(
     for coupler in model.couplers:
         cols[coupler.dependent] = coupler.function(cols[coupler.independent])
     return torch.stack(cols, dim=dim)
+
+
+def _couple_rows(model: KinematicModel, qt: torch.Tensor) -> torch.Tensor:
+    """``qt`` (C, n) with the coupled rows set from their independent ones: in place
+    without autograd (``qt`` is the FK's own copy), else a new tensor."""
+    if torch.is_grad_enabled() and qt.requires_grad:
+        return apply_coupler_constraints(model, qt, dim=0)
+    for coupler in model.couplers:
+        qt[coupler.dependent] = coupler.function(qt[coupler.independent])
+    return qt
 
 
 def root_relative_keypoints(
@@ -207,112 +278,126 @@ def _check_inputs(
     return q, scales
 
 
-def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(3, 3, n) @ (3, 3, n) per column n (batch last: 3 broadcast products, no bmm)."""
-    out = a[:, 0:1] * b[0:1]  # fresh, so the in-place steps are safe for autograd
-    return out.addcmul_(a[:, 1:2], b[1:2]).addcmul_(a[:, 2:3], b[2:3])
+def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``A @ B`` per column n, by columns: ``a``, ``b`` (3, 3, n or 1) with ``x[j]`` column
+    j, so that column j of the product is ``sum_k a[k] b[j, k]`` (3 broadcast products)."""
+    out = torch.mul(a[0:1], b[:, 0:1], out=out)  # fresh or ``out``: in place is safe
+    return out.addcmul_(a[1:2], b[:, 1:2]).addcmul_(a[2:3], b[:, 2:3])
 
 
-def _rotate(r: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(3, 3, n) applied to (3, n) -> (3, n)."""
-    out = r[:, 0] * v[0]
-    return out.addcmul_(r[:, 1], v[1]).addcmul_(r[:, 2], v[2])
-
-
-def _origin(m: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
-    """(3, k) origin ``M @ s`` of a fixed frame (``M`` (3, 3), ``s`` (3, k)); ``s`` None
-    means unscaled (ground)."""
-    return m.sum(-1, keepdim=True) if s is None else m @ s
+def _rotate(r: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(3, 3, n) by columns applied to (3, n or 1) -> (3, n): ``sum_j r[j] v[j]``."""
+    out = torch.mul(r[0], v[0], out=out)
+    return out.addcmul_(r[1], v[1]).addcmul_(r[2], v[2])
 
 
 def _apply_factor(
-    r: torch.Tensor | None, factor: tuple, trig: dict[int, torch.Tensor], eye: torch.Tensor
+    r: torch.Tensor | None,
+    factor: tuple,
+    trig: dict[int, torch.Tensor],
+    eye: torch.Tensor,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``r @ factor`` (3, 3, n); ``r`` None stands for the identity."""
+    """``r @ factor`` (3, 3, n) by columns, into ``out`` when given; ``r`` None stands for
+    the identity."""
     if factor[0] == "axis":  # about a coordinate axis, no constant rotation around it
         _, key, k, sign = factor
-        return _rotate_about_axis(eye if r is None else r, trig[key], k, sign)
-    f = _factor_matrix(factor, trig)
-    return f if r is None else _mm(r, f)
+        return _rotate_about_axis(eye if r is None else r, trig[key], k, sign, out)
+    if len(factor) == 1:  # constant
+        f = factor[0]
+        if r is not None:
+            return _mm(r, f, out)
+        return f if out is None else out.copy_(f.expand_as(out))
+    key, a, w = factor  # ``A + W [cos; sin]``: flat (9, n), by columns
+    cos_sin = trig[key]
+    n = cos_sin.shape[-1]
+    if r is None:
+        flat = torch.addmm(a, w, cos_sin, out=None if out is None else out.view(9, n))
+        return flat.view(3, 3, n)
+    return _mm(r, torch.addmm(a, w, cos_sin).view(3, 3, n), out)
 
 
-def _rotate_about_axis(r: torch.Tensor, cos_sin: torch.Tensor, k: int, sign: float):
-    """``r @ Rot(sign * e_k, theta)`` (3, 3, n) from ``r`` (3, 3, n or 1) and ``cos_sin``
-    (2, n): two columns change, ``u' = c u + sign s v``, ``v' = c v - sign s u``."""
+def _rotate_about_axis(
+    r: torch.Tensor, cos_sin: torch.Tensor, k: int, sign: float, out: torch.Tensor | None
+) -> torch.Tensor:
+    """``r @ Rot(sign * e_k, theta)`` (3, 3, n) by columns from ``r`` (3, 3, n or 1) and
+    ``cos_sin`` (2, n): two columns change, ``u' = c u + sign s v``, ``v' = c v - sign s u``;
+    into ``out`` when given."""
     cos, sin = cos_sin[0], cos_sin[1]
-    cols = list(r.unbind(1))  # (3, n or 1) each
     u, v = (k + 1) % 3, (k + 2) % 3
+    if out is not None:
+        torch.mul(r[u], cos, out=out[u]).addcmul_(r[v], sin, value=sign)
+        torch.mul(r[v], cos, out=out[v]).addcmul_(r[u], sin, value=-sign)
+        out[k].copy_(r[k].expand_as(out[k]))
+        return out
+    cols = list(r.unbind(0))  # (3, n or 1) each
     new_u = torch.addcmul(cols[u] * cos, cols[v], sin, value=sign)
     new_v = torch.addcmul(cols[v] * cos, cols[u], sin, value=-sign)
     cols[u], cols[v] = new_u, new_v
-    return torch.stack([x.expand_as(new_u) for x in cols], dim=1)
+    return torch.stack([x.expand_as(new_u) for x in cols])
 
 
-def _factor_matrix(factor: tuple, trig: dict[int, torch.Tensor]) -> torch.Tensor:
-    """A constant (3, 3, 1), or ``A + W [cos; sin]`` (3, 3, n): a rotation about one axis
-    with the constant frame rotations around it folded in (one matrix product)."""
-    if len(factor) == 1:
-        return factor[0]
-    key, a, w = factor
-    cos_sin = trig[key]  # (2, n)
-    return torch.addmm(a, w, cos_sin).view(3, 3, cos_sin.shape[-1])
-
-
-def _cos_sin(c: dict, values: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+def _cos_sin(c: dict, values: dict[int, torch.Tensor], n: int) -> dict[int, torch.Tensor]:
     """``{id(motion): (2, n) [cos; sin]}`` of every rotation's angle, in two batched ops."""
     keys = c["rotation_keys"]
     if not keys:
         return {}
-    angles = torch.stack([values[k] for k in keys])  # (K, n)
-    return dict(zip(keys, torch.stack([angles.cos(), angles.sin()], 1).unbind(0), strict=True))
+    angles = torch.stack([values[k].expand(n) for k in keys])  # (K, n)
+    if torch.is_grad_enabled() and angles.requires_grad:
+        trig = torch.stack([angles.cos(), angles.sin()], 1)
+    else:
+        trig = angles.new_empty(len(keys), 2, n)
+        torch.cos(angles, out=trig[:, 0])
+        torch.sin(angles, out=trig[:, 1])
+    return dict(zip(keys, trig.unbind(0), strict=True))
 
 
-def _translation(jc: dict, values: dict[int, torch.Tensor], s_par: torch.Tensor | None):
-    """(3, n) the joint's translation in the parent body frame (m), or 0."""
-    total = 0.0
+def _translation(
+    jc: dict, values: dict[int, torch.Tensor], s_par: torch.Tensor | None
+) -> torch.Tensor:
+    """(3, n) the joint's moving translation in the parent body frame (m)."""
+    total = None
     for key, scales, axis in jc["translations"]:
         value = values[key]
         if s_par is not None and scales:
             value = value * (axis["a"] @ s_par)
-        total = total + value * axis["pa"][:, None]
+        term = value * axis["pa"][:, None]
+        total = term if total is None else total.add_(term)
     return total
 
 
 def _assemble(c: dict, out: _Outputs, st: torch.Tensor, batch: tuple, n: int) -> FKResult:
-    rot, pos = out.stacked("rots", n), out.stacked("poss", n)  # (B, 3, 3, n), (B, 3, n)
-    coms = _body_points(rot, pos, (c["com"][..., None] * st)[:, None])[:, :, 0]  # (B, 3, n)
-    markers = _markers(c, out, st, n)
+    frames = out.frames(n)  # (B, 4, 3, n): rotation columns, then the origin
+    coms = _body_points(frames, (c["com"][..., None] * st)[:, None])[:, 0]  # (B, 3, n)
     return FKResult(
-        rotations=rot.permute(3, 0, 1, 2).reshape(*batch, *rot.shape[:3]),
-        positions=_unsoa(pos, batch),
+        rotations=frames[:, :3].permute(3, 0, 2, 1).reshape(*batch, out.n_bodies, 3, 3),
+        positions=_unsoa(frames[:, 3], batch),
         joint_centres=_unsoa(out.stacked("centres", n), batch),
         coms=_unsoa(coms, batch),
-        markers=_unsoa(markers.transpose(0, 1), batch),
+        markers=_unsoa(_markers(c, frames, st, n, out.direct), batch),
     )
 
 
-def _markers(c: dict, out: _Outputs, st: torch.Tensor, n: int) -> torch.Tensor:
-    """(3, M, n) markers in ground, computed per body (without autograd, each body's
-    markers go to their places in the result while they are still in cache)."""
-    groups = c["marker_groups"]
-    total = sum(m.shape[0] for _, m, _ in groups)
-    markers = None if out.buffers is None else st.new_empty(3, total, n)
+def _markers(c: dict, frames: torch.Tensor, st: torch.Tensor, n: int, direct: bool):
+    """(M, 3, n) markers in ground from body ``frames`` (B, 4, 3, n), computed per body
+    (``direct``: each run of a body's markers is written to its place in the result)."""
+    ext = torch.cat([st, st.new_ones(1, 3, st.shape[-1])])  # index -1: ground, unscaled
+    local = torch.bmm(c["marker_m"], ext.index_select(0, c["marker_body"]))  # (M, 3, .)
+    markers = st.new_empty(local.shape[0], 3, n) if direct else None
     blocks = []
-    for body, m, runs in groups:
-        r_b, p_b = (c["eye"], c["zero"]) if body < 0 else (out.rots[body], out.poss[body])
-        s_b = st[body] if body >= 0 else st.new_ones(3, 1)
-        loc = (m.reshape(-1, 3) @ s_b).reshape(m.shape[0], 3, -1)  # (k, 3, n or 1)
-        block = _body_points(r_b, p_b, loc).expand(3, -1, n)
+    for body, start, runs in c["marker_groups"]:
+        frame = c["ground_frame"] if body < 0 else frames[body]
+        loc = local[start : start + sum(r[2] for r in runs)]  # (k, 3, n or 1)
         if markers is None:
-            blocks.append(block)
-        else:  # slices: index_copy_ along a middle dimension is slow on CPU
-            for j, i, length in runs:
-                markers.narrow(1, i, length).copy_(block.narrow(1, j, length))
+            blocks.append(_body_points(frame, loc).expand(-1, 3, n))
+            continue
+        for j, i, length in runs:
+            _body_points(frame, loc[j : j + length], markers[i : i + length])
     if markers is not None:
         return markers
     if not blocks:
-        return st.new_zeros(3, 0, n)
-    return torch.cat(blocks, dim=1).index_select(1, c["marker_order"])
+        return st.new_zeros(0, 3, n)
+    return torch.cat(blocks).index_select(0, c["marker_order"])
 
 
 def _runs(places: list[int]) -> list[tuple[int, int, int]]:
@@ -327,24 +412,33 @@ def _runs(places: list[int]) -> list[tuple[int, int, int]]:
     return [tuple(r) for r in runs]
 
 
-def _body_points(r: torch.Tensor, p: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-    """``p + R local`` of body-fixed points: ``r`` (..., 3, 3, n), ``p`` (..., 3, n),
-    ``local`` (..., k, 3, n or 1) body-frame coordinates -> (..., 3, k, n)."""
-    if local.shape[-1] == 1 and r.shape[-1] == p.shape[-1]:  # shared scales: a product
-        k, n = local.shape[-3], r.shape[-1]
-        lead = r.shape[:-3]
-        mat = local[..., 0].unsqueeze(-3).expand(*lead, 3, k, 3).reshape(-1, k, 3)
-        base = p[..., :, None, :].expand(*lead, 3, k, n).reshape(-1, k, n)
-        prod = torch.baddbmm(base, mat, r.reshape(-1, 3, n))
-        return prod.reshape(*lead, 3, k, n)
-    out = torch.addcmul(p[..., :, None, :], r[..., :, 0, None, :], local[..., None, :, 0, :])
+def _body_points(
+    frame: torch.Tensor, local: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``p + R local`` of body-fixed points: ``frame`` (..., 4, 3, n) the columns of ``R``
+    then ``p`` (contiguous), ``local`` (..., k, 3, n or 1) body-frame coordinates ->
+    (..., k, 3, n), into ``out`` when given (contiguous)."""
+    n = frame.shape[-1]
+    if out is not None and out.shape[-1] != n:  # ground-fixed points
+        return out.copy_(_body_points(frame, local).expand_as(out))
+    if local.shape[-1] == 1:  # shared scales: [local, 1] (k, 4) @ frame (4, 3n)
+        k, lead = local.shape[-3], frame.shape[:-3]
+        homogeneous = torch.cat([local[..., 0], local.new_ones(*local.shape[:-2], 1)], -1)
+        flat = frame.reshape(-1, 4, 3 * n)
+        if out is None:
+            prod = torch.bmm(homogeneous.reshape(-1, k, 4), flat)
+            return prod.reshape(*lead, k, 3, n)
+        torch.mm(homogeneous.reshape(k, 4), flat[0], out=out.view(k, 3 * n))
+        return out
+    r, p = frame[..., :3, :, :], frame[..., 3, :, :]
+    res = torch.addcmul(p[..., None, :, :], local[..., :, 0:1, :], r[..., None, 0, :, :], out=out)
     for j in (1, 2):
-        out = out.addcmul_(r[..., :, j, None, :], local[..., None, :, j, :])
-    return out
+        res = res.addcmul_(local[..., :, j : j + 1, :], r[..., None, j, :, :])
+    return res
 
 
 def _unsoa(x: torch.Tensor, batch: tuple[int, ...]) -> torch.Tensor:
-    """(K, 3, n) -> (*batch, K, 3)."""
+    """(K, 3, n) -> (*batch, K, 3) (a view)."""
     return x.permute(2, 0, 1).reshape(*batch, *x.shape[:2])
 
 
@@ -360,27 +454,38 @@ def _compile(model: KinematicModel, dtype: torch.dtype, device: torch.device) ->
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)
 
-    joints = []
+    joints, m_p, c_p, m_c = [], [], [], []
     for j in model.joints:
         r_p = j.parent_frame.rotation
         moving = [m for m in j.motions if m.kind == "translation" and m.coordinate >= 0]
-        m_p, c_p = _constant_translations(j)
-        m_c = j.child_frame.origin_by_scale
+        origin, constant = _constant_translations(j)
+        m_p.append(origin)
+        c_p.append(constant)
+        m_c.append(j.child_frame.origin_by_scale)
         joints.append(
             {
-                "m_p": t(m_p),
-                "c_p": t(c_p) if c_p.any() else None,
-                "m_c": None if not m_c.any() else t(m_c),
+                "has_m_c": bool(m_c[-1].any()),
                 "translations": [
                     (id(m), m.scales, {"a": t(m.axis), "pa": t(r_p @ m.axis)}) for m in moving
                 ],
                 "factors": _rotation_factors(j, t),
             }
         )
+    b = model.n_bodies
+
+    def body_index(bodies: list[int]) -> torch.Tensor:  # ground (-1) -> b, an unscaled row
+        return torch.as_tensor([i if i >= 0 else b for i in bodies], device=device)
+
     return {
         "eye": t(np.eye(3))[..., None],
         "zero": t(np.zeros((3, 1))),
+        "ground_frame": t(np.concatenate([np.eye(3), np.zeros((1, 3))]))[..., None],
         "joints": joints,
+        "m_p": t(np.stack(m_p)),
+        "c_p": t(np.stack(c_p))[..., None],
+        "m_c": t(np.stack(m_c)),
+        "parent_index": body_index([j.parent_body for j in model.joints]),
+        "child_index": body_index([j.child_body for j in model.joints]),
         "com": t(np.stack([b.com for b in model.bodies])),
         **_marker_groups(model, t, device),
         "rotation_keys": [_factor_key(f) for jc in joints for f in jc["factors"] if len(f) > 1],
@@ -414,19 +519,25 @@ def _function_stacks(model: KinematicModel) -> dict:
 
 
 def _marker_groups(model: KinematicModel, t, device: torch.device) -> dict:
-    """Markers grouped by body: ``marker_groups`` ``[(body, M (k, 3, 3), runs)]`` (``runs``:
-    where the group's markers go in the model's order, :func:`_runs`) and ``marker_order``,
-    the order that restores the model's from the groups concatenated."""
+    """Markers grouped by body: ``marker_groups`` ``[(body, start, runs)]`` (``start``: the
+    group's first row in the grouped order; ``runs``: where its markers go in the model's
+    order, :func:`_runs`), ``marker_m`` (M, 3, 3) origin-by-scale matrices and
+    ``marker_body`` (M,) body indices (ground: B) in the grouped order, and
+    ``marker_order``, the order that restores the model's from the grouped one."""
     bodies = sorted({m.body for m in model.markers})
     groups, concatenated = [], []
     for body in bodies:
         members = [i for i, m in enumerate(model.markers) if m.body == body]
-        origins = t(np.stack([model.markers[i].origin_by_scale for i in members]))
-        groups.append((body, origins, _runs(members)))
+        groups.append((body, len(concatenated), _runs(members)))
         concatenated += members
+    grouped = [model.markers[i] for i in concatenated]
+    matrices = [m.origin_by_scale for m in grouped] or [np.zeros((0, 3, 3))]
+    body = [m.body if m.body >= 0 else model.n_bodies for m in grouped]
     order = np.argsort(np.asarray(concatenated, dtype=np.int64))
     return {
         "marker_groups": groups,
+        "marker_m": t(np.concatenate([np.reshape(x, (-1, 3, 3)) for x in matrices])),
+        "marker_body": torch.as_tensor(body, dtype=torch.long, device=device),
         "marker_order": torch.as_tensor(order, dtype=torch.long, device=device),
     }
 
@@ -454,11 +565,12 @@ def _rotation_factors(joint, t) -> list[tuple]:
 
     A factor is a constant ``(R (3, 3, 1),)``; ``("axis", id(motion), k, sign)``, a rotation
     about ``sign * e_k`` (nothing folded in: two columns change); or ``(id(motion), A (9, 1),
-    W (9, 2))``: the rotation by ``theta`` is ``A + W @ [cos theta, sin theta]`` (flat 3x3)."""
+    W (9, 2))``: the rotation by ``theta`` is ``A + W @ [cos theta, sin theta]`` (flat 3x3).
+    Matrices are stored by columns (transposed), as the FK keeps rotations."""
     rotations = [m for m in joint.motions if m.kind == "rotation"]
     left, right = joint.parent_frame.rotation, joint.child_frame.rotation.T
     if not rotations:
-        return [(t(left @ right)[..., None],)]
+        return [(t((left @ right).T)[..., None],)]
     factors = []
     for i, m in enumerate(rotations):
         a = np.asarray(m.axis, dtype=np.float64)
@@ -473,10 +585,10 @@ def _rotation_factors(joint, t) -> list[tuple]:
         elif m.coordinate < 0:  # a constant rotation: fold it completely
             value = float(m.function.numpy(np.zeros(1))[0])
             rotation = parts[0] + np.cos(value) * parts[1] + np.sin(value) * parts[2]
-            factors.append((t(rotation)[..., None],))
+            factors.append((t(rotation.T)[..., None],))
         else:
-            weights = np.stack([parts[1].ravel(), parts[2].ravel()], axis=1)
-            factors.append((id(m), t(parts[0].reshape(9, 1)), t(weights)))
+            weights = np.stack([parts[1].T.ravel(), parts[2].T.ravel()], axis=1)
+            factors.append((id(m), t(parts[0].T.reshape(9, 1)), t(weights)))
     return factors
 
 
