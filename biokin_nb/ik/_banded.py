@@ -11,7 +11,10 @@ as stable. A matrix that is not positive definite raises :class:`NotPositiveDefi
 On the CPU, :func:`factor` hands the same matrix to LAPACK's banded Cholesky instead
 (SciPy's ``cholesky_banded``; frames in order, bandwidth ``order * n``): for IK's small
 systems (a few hundred unknowns) one LAPACK call costs less than the tensor ops of the
-reduction, whose overhead, not arithmetic, dominates on a CPU.
+reduction, whose overhead, not arithmetic, dominates on a CPU. Those calls run with
+SciPy's BLAS on one thread: its worker threads, once woken, spin on the cores that
+PyTorch's own threads need next, which made a temporal solve 2-5x slower and erratic
+(gait2354, 73 frames, 2 cores: 90-350 ms against 47-53 ms).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg
 import torch
+from threadpoolctl import ThreadpoolController
 
 Tensor = torch.Tensor
 
@@ -80,8 +84,19 @@ class BandedCholesky:
     def solve(self, rhs: Tensor) -> Tensor:
         """``A^-1 rhs`` for rhs (T, n, R)."""
         flat = rhs.reshape(self.n_frames * self.n, -1).numpy()
-        x = scipy.linalg.cho_solve_banded((self.band, False), flat, check_finite=False)
+        with _one_blas_thread():
+            x = scipy.linalg.cho_solve_banded((self.band, False), flat, check_finite=False)
         return torch.from_numpy(np.ascontiguousarray(x)).reshape(rhs.shape).to(rhs.dtype)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """A context in which the BLAS libraries loaded (SciPy's) use one thread."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def factor(
@@ -114,7 +129,8 @@ def banded_cholesky(blocks: Tensor, couplings: tuple[Tensor, ...], free: Tensor)
     for k, (w, (r, c)) in enumerate(zip(couplings, coupled, strict=True), start=1):
         band[r, c] = (w.numpy()[:, None] * f[:-k] * f[k:]).ravel()
     try:
-        chol = scipy.linalg.cholesky_banded(band, lower=False, check_finite=False)
+        with _one_blas_thread():
+            chol = scipy.linalg.cholesky_banded(band, lower=False, check_finite=False)
     except np.linalg.LinAlgError:
         raise NotPositiveDefinite("the temporal IK system is not positive definite") from None
     return BandedCholesky(chol, n_frames, n)
