@@ -13,6 +13,13 @@ Definitions (the model card ``data/body/body.md`` states them for users):
   three scale factors ``k_b`` (ratios of primary segment lengths to the generic model's,
   :func:`segment_scales`). In a pose, body ``b`` has orientation ``R_b = G_c A_b``,
   ``G_c`` being the rotation of the bone ``c`` that carries it.
+- *Foot*: the hindfoot (talus) is scaled by the heel's length behind the ankle, the toes
+  by their length ahead of the mtp (skin extremes of the rest mesh, :func:`foot_extremes`,
+  against the generic heel and hallux markers), and the calcaneus so that the scaled
+  ankle-subtalar-mtp chain spans the mesh's ankle-to-mtp distance exactly. Scaling the
+  whole foot by ankle-to-mtp alone put the subtalar centre behind the skin of the heel
+  (Anny's heels are about a third shorter, relative to that length, than the generic
+  model's) and the toes' mass centre beyond their tips.
 - *Derived* joint centres (``ground_pelvis``, ``patellofemoral``, ``subtalar``,
   ``radioulnar``) and the body mass centres are the generic model's points, scaled by
   ``k_b`` in body ``b``'s frame and placed from a primary anchor of that body; the
@@ -48,6 +55,8 @@ DERIVED_ANCHORS = {
 JOINT_LANDMARK = {"back": "back"} | {
     f"{PRIMARY_JOINT[p]}_{s}": f"{p}_{s}" for p in PRIMARY for s in SIDES
 }
+# Foot extremes -> the generic marker standing for them ({S}: R or L).
+FOOT_MARKERS = {"heel": "{S}HEE", "toetip": "{S}HLX"}
 _PATELLA_KNOTS_DEG = np.arange(0.0, 181.0, 5.0)
 _FORWARD = (1.0, 0.0, 0.0)
 
@@ -126,6 +135,12 @@ def generic_geometry(model: KinematicModel) -> GenericGeometry:
     landmarks["back"] = centres[names.index("back")]
     landmarks["midhip"] = 0.5 * (landmarks["hip_r"] + landmarks["hip_l"])
     landmarks["midshoulder"] = 0.5 * (landmarks["shoulder_r"] + landmarks["shoulder_l"])
+    marker_names = [m.name for m in model.markers]
+    for s in SIDES:
+        landmarks[f"subtalar_{s}"] = centres[names.index(f"subtalar_{s}")]
+        for point, marker in FOOT_MARKERS.items():
+            landmarks[f"{point}_{s}"] = fk.markers[marker_names.index(marker.format(S=s.upper()))]
+    landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in landmarks.items()}
     beta, patella = _patella_table(model, origins)
     return GenericGeometry(
         model=model,
@@ -147,10 +162,18 @@ def _check_joint_names(model: KinematicModel) -> None:
     needed = [f"{PRIMARY_JOINT[p]}_{s}" for p in PRIMARY for s in SIDES]
     needed += ["back", *DERIVED_ANCHORS]
     missing = [n for n in needed if n not in model.joint_names]
+    markers = {m.name for m in model.markers}
+    missing += [
+        m.format(S=s.upper())
+        for m in FOOT_MARKERS.values()
+        for s in SIDES
+        if m.format(S=s.upper()) not in markers
+    ]
     if missing:
         raise ValueError(
-            f"model {model.name!r} lacks the joints {', '.join(missing)} that the body layer "
-            "maps onto the mesh; use the project's generic model (data/generic_model.osim)"
+            f"model {model.name!r} lacks the joints or markers {', '.join(missing)} that the "
+            "body layer maps onto the mesh; use the project's generic model "
+            "(data/generic_model.osim)"
         )
 
 
@@ -213,8 +236,12 @@ def landmark_positions(rig: Rig, bone_names: tuple[str, ...], joints: torch.Tens
 def rest_skeleton(body: BodyModel, rig: Rig, geom: GenericGeometry, shape=None) -> RestSkeleton:
     """Lay the generic skeleton into the rest mesh of ``shape`` (..., S)."""
     rest = body.rest_pose(shape)
-    out = body.forward(shape, rest, vertex_ids=torch.zeros(0, dtype=torch.long))
+    skin = foot_skin_vertices(body, rig, geom)
+    ids = torch.cat(list(skin.values()))
+    out = body.forward(shape, rest, vertex_ids=ids)
     landmarks = landmark_positions(rig, body.bone_names, out.joints)
+    parts = out.vertices.split([len(v) for v in skin.values()], dim=-2)
+    landmarks |= foot_extremes(landmarks, dict(zip(skin, parts, strict=True)))
     return skeleton_from_landmarks(geom, landmarks, rest.root)
 
 
@@ -223,13 +250,12 @@ def skeleton_from_landmarks(
 ) -> RestSkeleton:
     """Body orientations and scales from rest-pose landmarks (..., 3) (see module doc).
 
-    ``landmarks`` needs the primary joints, ``midhip``, ``midshoulder`` and the finger
-    bases.
+    ``landmarks`` needs the primary joints, ``midhip``, ``midshoulder``, the finger
+    bases and the foot extremes (:func:`foot_extremes`).
     """
     root = root if root is not None else landmarks["midhip"]
-    return RestSkeleton(
-        landmarks, alignment(geom, landmarks), segment_scales(geom, landmarks), root
-    )
+    scales = segment_scales(geom, landmarks)
+    return RestSkeleton(landmarks, alignment(geom, landmarks, scales), scales, root)
 
 
 def _t(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -251,9 +277,6 @@ _SCALING_SEGMENT = {
     "femur": ("hip", "knee"),
     "patella": ("hip", "knee"),
     "tibia": ("knee", "ankle"),
-    "talus": ("ankle", "mtp"),
-    "calcn": ("ankle", "mtp"),
-    "toes": ("ankle", "mtp"),
     "humerus": ("shoulder", "elbow"),
     "ulna": ("elbow", "wrist"),
     "radius": ("elbow", "wrist"),
@@ -266,7 +289,8 @@ def segment_scales(geom: GenericGeometry, lm: dict[str, torch.Tensor]) -> torch.
 
     pelvis: mid-hip to back (x, y) and hip width (z); torso: back to mid-shoulder (x, y)
     and shoulder width (z); the limb bodies: the length of their segment in
-    ``_SCALING_SEGMENT`` (the hand takes the forearm's), on all three axes.
+    ``_SCALING_SEGMENT`` (the hand takes the forearm's), on all three axes; the foot bodies
+    as the module docstring says (*Foot*; ``lm`` needs the foot extremes).
     """
     g = geom.landmarks
     k_pelvis = _ratio(lm, g, "midhip", "back")
@@ -279,7 +303,82 @@ def segment_scales(geom: GenericGeometry, lm: dict[str, torch.Tensor]) -> torch.
         for s in SIDES:
             k = _ratio(lm, g, f"{a}_{s}", f"{b}_{s}")
             per_body[f"{body}_{s}"] = k.unsqueeze(-1).expand(*k.shape, 3)
+    for s in SIDES:
+        for body, k in _foot_scales(lm, g, s).items():
+            per_body[f"{body}_{s}"] = k.unsqueeze(-1).expand(*k.shape, 3)
     return torch.stack([per_body[name] for name in geom.body_names], dim=-2)
+
+
+def _forward(lm: dict, s: str) -> torch.Tensor:
+    """(..., 3) the foot's forward direction: ankle to mtp, horizontal, unit."""
+    d = lm[f"mtp_{s}"] - lm[f"ankle_{s}"]
+    d = torch.stack([d[..., 0], torch.zeros_like(d[..., 1]), d[..., 2]], -1)
+    return d / d.norm(dim=-1, keepdim=True)
+
+
+def _foot_lengths(lm: dict, s: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(...,) heel length (ankle to heel) and toe length (mtp to toe tip), along the foot."""
+    f = _forward(lm, s)
+    heel = ((lm[f"ankle_{s}"] - lm[f"heel_{s}"]) * f).sum(-1)
+    toes = ((lm[f"toetip_{s}"] - lm[f"mtp_{s}"]) * f).sum(-1)
+    return heel, toes
+
+
+def _foot_scales(lm: dict, g: dict, s: str) -> dict[str, torch.Tensor]:
+    """(...,) isotropic scales of talus, calcn and toes (module docstring, *Foot*)."""
+    g = {k: _t(v, lm[f"ankle_{s}"]) for k, v in g.items()}
+    heel, toes = _foot_lengths(lm, s)
+    heel_g, toes_g = _foot_lengths(g, s)
+    k_talus = heel / heel_g
+    a = g[f"subtalar_{s}"] - g[f"ankle_{s}"]  # talus part of the chain
+    b = g[f"mtp_{s}"] - g[f"subtalar_{s}"]  # calcn part
+    span = (lm[f"mtp_{s}"] - lm[f"ankle_{s}"]).norm(dim=-1)
+    # |k_talus a + k_calcn b| = span: the positive root of a quadratic in k_calcn
+    ab, aa, bb = (a * b).sum(-1), (a * a).sum(-1), (b * b).sum(-1)
+    half = k_talus * ab / bb
+    k_calcn = -half + torch.sqrt((half * half + (span**2 - k_talus**2 * aa) / bb).clamp_min(0))
+    return {"talus": k_talus, "calcn": k_calcn, "toes": toes / toes_g}
+
+
+def scaled_foot(geom: GenericGeometry, scales: torch.Tensor, s: str) -> torch.Tensor:
+    """(..., 3) the generic ankle-to-mtp vector of side ``s`` with the foot scales of
+    ``scales`` (..., B, 3) applied (body frames are parallel to ground)."""
+    g = geom.landmarks
+    talus, calcn = (geom.body_names.index(f"{b}_{s}") for b in ("talus", "calcn"))
+    a = _t(g[f"subtalar_{s}"] - g[f"ankle_{s}"], scales)
+    b = _t(g[f"mtp_{s}"] - g[f"subtalar_{s}"], scales)
+    return scales[..., talus, :] * a + scales[..., calcn, :] * b
+
+
+def foot_extremes(
+    lm: dict[str, torch.Tensor], skin: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``heel_<s>`` and ``toetip_<s>`` (..., 3): of the hindfoot's skin ``skin["heel_<s>"]``
+    (..., K, 3) the point farthest behind the ankle, of the toes' skin
+    ``skin["toetip_<s>"]`` the point farthest ahead of the mtp, along the foot's
+    horizontal ankle-to-mtp direction (landmarks ``lm`` (..., 3))."""
+    out = {}
+    for s in SIDES:
+        f = _forward(lm, s).unsqueeze(-2)
+        for name, sign, base in (("heel", -1.0, "ankle"), ("toetip", 1.0, "mtp")):
+            points = skin[f"{name}_{s}"]
+            reach = sign * ((points - lm[f"{base}_{s}"].unsqueeze(-2)) * f).sum(-1)
+            index = reach.argmax(-1, keepdim=True).unsqueeze(-1).expand(*reach.shape[:-1], 1, 3)
+            out[f"{name}_{s}"] = points.gather(-2, index).squeeze(-2)
+    return out
+
+
+def foot_skin_vertices(body: BodyModel, rig: Rig, geom: GenericGeometry) -> dict[str, torch.Tensor]:
+    """``heel_<s>``: the vertices of the calcn's skin, ``toetip_<s>``: the toes' (indices)."""
+    owner = torch.as_tensor(vertex_bodies(body, rig, geom))
+    out = {}
+    for s in SIDES:
+        for name, body_name in (("heel", "calcn"), ("toetip", "toes")):
+            ids = torch.nonzero(owner == geom.body_names.index(f"{body_name}_{s}")).flatten()
+            if len(ids) == 0:
+                raise ValueError(f"no vertex of the {body.kind} mesh is skinned to {body_name}_{s}")
+            out[f"{name}_{s}"] = ids
+    return out
 
 
 def _elbow_axis_mesh(lm: dict, s: str) -> torch.Tensor:
@@ -295,16 +394,22 @@ def _elbow_axis_mesh(lm: dict, s: str) -> torch.Tensor:
     return torch.where(sin_bend > np.sin(np.radians(10.0)), axis, fallback)
 
 
-def alignment(geom: GenericGeometry, lm: dict[str, torch.Tensor]) -> torch.Tensor:
+def alignment(
+    geom: GenericGeometry, lm: dict[str, torch.Tensor], scales: torch.Tensor
+) -> torch.Tensor:
     """(..., B, 3, 3) rotations from the generic default body orientations to the rest mesh.
 
     Each body's primary direction is matched exactly, a second one in its plane: pelvis
     (mid-hip to back, hip to hip), torso (back to mid-shoulder, shoulder to shoulder),
     thigh and shank (their axis, the foot's direction), foot (ankle to mtp, up the shank),
     upper arm and ulna (their axis, the elbow's flexion axis), radius and hand (their axis,
-    pinky to index base: lateral with the palm forward).
+    pinky to index base: lateral with the palm forward). The generic foot direction is
+    that of the scaled foot (``scales`` (..., B, 3), :func:`scaled_foot`).
     """
-    g = {k: _t(v, lm["hip_r"]) for k, v in geom.landmarks.items()}
+    like = lm["hip_r"]
+    g = {k: _t(v, like).expand_as(like) for k, v in geom.landmarks.items()}
+    for s in SIDES:
+        g[f"mtp_{s}"] = g[f"ankle_{s}"] + scaled_foot(geom, scales.to(like), s)
     rot = {
         "pelvis": _align(lm, g, ("midhip", "back"), ("hip_l", "hip_r")),
         "torso": _align(lm, g, ("back", "midshoulder"), ("shoulder_l", "shoulder_r")),

@@ -20,7 +20,12 @@ import torch
 from biokin_nb.body.fit import FitConfig, fit_motion
 from biokin_nb.body.registration import Registration
 from biokin_nb.body.scene import skeleton_segments
-from biokin_nb.body.skeleton import JOINT_LANDMARK, segment_scales
+from biokin_nb.body.skeleton import (
+    JOINT_LANDMARK,
+    foot_extremes,
+    foot_skin_vertices,
+    segment_scales,
+)
 from biokin_nb.osim import KinematicModel, forward_kinematics
 from biokin_nb.osim._opensim import opensim
 from biokin_nb.osim.model import Marker
@@ -51,21 +56,41 @@ class Subject:
     height: float
 
 
-def regressed_rest_joints(reg: Registration, shape: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """(J, 3) joint centres regressed on the rest mesh of ``shape`` (S,), and its height."""
+@dataclass(frozen=True)
+class RestMesh:
+    """A shape's rest mesh as :func:`skeleton_from_shape` reads it.
+
+    Attributes:
+        vertices: (V, 3) rest-pose vertices (ground, m).
+        joints: (J, 3) joint centres regressed from them.
+        height: standing height (m).
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+    height: float
+
+
+def rest_mesh(reg: Registration, shape: torch.Tensor) -> RestMesh:
+    """The rest mesh of ``shape`` (S,) and its regressed joint centres."""
     with torch.no_grad():
         out = reg.body(shape)
         keypoints = reg.regressor(out.vertices)
     height = float(out.vertices[..., 1].max() - out.vertices[..., 1].min())
-    return keypoints[..., : reg.n_joints, :], height
+    return RestMesh(out.vertices, keypoints[..., : reg.n_joints, :], height)
 
 
-def scales_from_joints(reg: Registration, joints: torch.Tensor) -> torch.Tensor:
-    """(..., B, 3) scale factors from joint centres (..., J, 3) (primary segment lengths)."""
+def scales_from_joints(
+    reg: Registration, joints: torch.Tensor, vertices: torch.Tensor
+) -> torch.Tensor:
+    """(..., B, 3) scale factors from joint centres (..., J, 3) (primary segment lengths)
+    and rest-mesh vertices (..., V, 3) (the foot's skin extremes)."""
     names = reg.geom.joint_names
     lm = {JOINT_LANDMARK[n]: joints[..., i, :] for i, n in enumerate(names) if n in JOINT_LANDMARK}
     lm["midhip"] = 0.5 * (lm["hip_r"] + lm["hip_l"])
     lm["midshoulder"] = 0.5 * (lm["shoulder_r"] + lm["shoulder_l"])
+    skin = foot_skin_vertices(reg.body, reg.rig, reg.geom)
+    lm |= foot_extremes(lm, {k: vertices[..., ids, :] for k, ids in skin.items()})
     return segment_scales(reg.geom, lm)
 
 
@@ -81,9 +106,11 @@ def skeleton_from_shape(
     shape = reg.body.shape_tensor(shape)
     if shape.ndim != 1:
         raise ValueError(f"one shape at a time: expected (S,), got {tuple(shape.shape)}")
-    joints, height = regressed_rest_joints(reg, shape)
-    scales = scales_from_joints(reg, joints.double()).numpy()
-    subject = Subject(reg.body.kind, shape, scales, reg.model, np.zeros(0), joints.numpy(), height)
+    mesh = rest_mesh(reg, shape)
+    scales = scales_from_joints(reg, mesh.joints.double(), mesh.vertices.double()).numpy()
+    subject = Subject(
+        reg.body.kind, shape, scales, reg.model, np.zeros(0), mesh.joints.numpy(), mesh.height
+    )
     q = torch.tensor(reg.model.defaults)
     static = fit_motion(reg, subject, q[None], FitConfig(marker_weight=0.0, iterations=30))
     return place_markers(reg, subject, q, static.mesh_markers[0])
