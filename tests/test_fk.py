@@ -161,6 +161,16 @@ def test_single_pose_without_batch(all_joints_file):
     assert out.positions.shape == (model.n_bodies, 3)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_empty_batch(all_joints_file, grad):
+    model = load_model(all_joints_file)
+    q = torch.zeros(2, 0, model.n_coordinates, dtype=torch.float64, requires_grad=grad)
+    out = forward_kinematics(model, q)
+    assert out.rotations.shape == (2, 0, model.n_bodies, 3, 3)
+    assert out.keypoints.shape == (2, 0, 2 * model.n_bodies, 3)
+    assert out.markers.shape == (2, 0, len(model.markers), 3)
+
+
 # ---- bad input ---------------------------------------------------------------------------
 def test_wrong_coordinate_shape_names_expected_shape(all_joints_file):
     model = load_model(all_joints_file)
