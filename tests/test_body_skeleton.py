@@ -16,7 +16,7 @@ from biokin_nb.body.regressor import (
     sample_training_data,
     save_regressor,
 )
-from biokin_nb.body.skeleton import pose_from_body_rotations, target_keypoints
+from biokin_nb.body.skeleton import pose_from_body_rotations, rest_skeleton, target_keypoints
 from biokin_nb.body.subject import segment_length_errors_mm
 from biokin_nb.osim import forward_kinematics, load_model
 from biokin_nb.osim._opensim import opensim
@@ -66,22 +66,57 @@ def test_regressor_error_on_held_out_shapes_and_poses(reg):
     assert err.mean() <= 10.0
 
 
-def test_targets_match_the_scaled_generic_model_at_its_default_pose(reg):
-    rest = reg.body.rest_pose()
-    from biokin_nb.body.skeleton import rest_skeleton
-
-    skel = rest_skeleton(reg.body, reg.rig, reg.geom)
+def _default_pose(reg, shape=None):
+    """The generic model scaled into the rest mesh of ``shape`` at its default pose, and the
+    mesh posed by the same body orientations: (FK, rest skeleton, posed mesh)."""
+    skel = rest_skeleton(reg.body, reg.rig, reg.geom, shape)
     q = torch.tensor(reg.model.defaults)
     fk = forward_kinematics(reg.model, q, skel.scales.double())
     names = reg.geom.joint_names
     midhip = fk.joint_centres[[names.index("hip_r"), names.index("hip_l")]].mean(0)
     eye = torch.eye(3).expand(len(reg.geom.body_names), 3, 3)
     pose = pose_from_body_rotations(reg.rig, reg.body, reg.geom, skel, eye, midhip.float())
-    out = reg.body(None, pose)
-    assert torch.allclose(rest.rotations, eye[:1].expand_as(rest.rotations))
+    return fk, skel, reg.body(shape, pose)
+
+
+def test_targets_match_the_scaled_generic_model_at_its_default_pose(reg):
+    rest = reg.body.rest_pose()
+    assert torch.allclose(rest.rotations, torch.eye(3).expand_as(rest.rotations))
+    fk, skel, out = _default_pose(reg)
     targets = target_keypoints(reg.rig, reg.body, reg.geom, skel, out).double()
     err = (targets - fk.keypoints).norm(dim=-1) * 1000
     assert err.max() < 10.0  # only the torso pivot differs: spine bone vs the back joint
+    foot = [i for i, n in enumerate(reg.geom.keypoint_names) if _is_foot(n)]
+    assert err[foot].max() < 0.01  # mm: the scaled ankle-subtalar-mtp chain is exact
+
+
+def _is_foot(name: str) -> bool:
+    return name.split("_")[0] in ("ankle", "subtalar", "mtp", "talus", "calcn", "toes")
+
+
+def _winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(P,) generalized winding numbers of ``points`` (P, 3) for a closed triangle mesh:
+    1 inside, 0 outside (Jacobson et al. 2013: solid angles of the triangles / 4 pi)."""
+    a, b, c = (vertices[faces[:, k]][None] - points[:, None] for k in range(3))
+    la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
+    det = np.einsum("pfi,pfi->pf", a, np.cross(b, c))
+    dot = lambda x, y: np.einsum("pfi,pfi->pf", x, y)  # noqa: E731
+    den = la * lb * lc + dot(a, b) * lc + dot(b, c) * la + dot(c, a) * lb
+    return np.arctan2(det, den).sum(1) / (2 * np.pi)
+
+
+def test_foot_keypoints_lie_inside_the_skin(reg):
+    """The foot's scales (talus by the heel, toes by their length) keep the subtalar centres
+    and the foot's mass centres inside the rest mesh, for shapes across the sampling range."""
+    shapes = reg.body.sample_shapes(4, torch.Generator().manual_seed(5))
+    faces = reg.body.faces.numpy()
+    foot = [i for i, n in enumerate(reg.geom.keypoint_names) if _is_foot(n)]
+    for shape in [None, *shapes]:
+        fk, _, out = _default_pose(reg, shape)
+        points = fk.keypoints[foot].numpy()
+        winding = _winding_numbers(points, out.vertices.double().numpy(), faces)
+        names = [reg.geom.keypoint_names[i] for i in foot]
+        assert np.all(winding > 0.5), dict(zip(names, winding.round(2), strict=True))
 
 
 def test_skeleton_from_shape_agrees_with_the_mesh_and_osim_loads(reg, tmp_path):

@@ -19,7 +19,7 @@ Definitions (the model card ``data/body/body.md`` states them for users):
   ankle-subtalar-mtp chain spans the mesh's ankle-to-mtp distance exactly. Scaling the
   whole foot by ankle-to-mtp alone put the subtalar centre behind the skin of the heel
   (Anny's heels are about a third shorter, relative to that length, than the generic
-  model's) and the toes' mass centre beyond their tips.
+  model's) and the toes' mass centre just outside their skin.
 - *Derived* joint centres (``ground_pelvis``, ``patellofemoral``, ``subtalar``,
   ``radioulnar``) and the body mass centres are the generic model's points, scaled by
   ``k_b`` in body ``b``'s frame and placed from a primary anchor of that body; the
