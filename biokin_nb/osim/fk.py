@@ -165,11 +165,17 @@ class _Outputs:
         return torch.stack([x.expand(*x.shape[:-1], n) for x in items])
 
 
+def _with_ground(st: torch.Tensor) -> torch.Tensor:
+    """(B + 1, 3, k) scales with an unscaled row for ground at index B (the compiled
+    ``*_index`` / ``marker_body`` tensors point there for ground)."""
+    return torch.cat([st, st.new_ones(1, 3, st.shape[-1])])
+
+
 def _joint_origins(c: dict, st: torch.Tensor) -> dict[str, torch.Tensor]:
     """Scaled fixed offsets of every joint, in two batched products: ``parent`` (J, 3, k)
     the parent frame's origin with constant translations folded in (parent body frame),
     ``child`` (J, 3, k) the child frame's origin (child body frame); ``k`` is 1 or n."""
-    ext = torch.cat([st, st.new_ones(1, 3, st.shape[-1])])  # index -1: ground, unscaled
+    ext = _with_ground(st)
     parent = torch.baddbmm(c["c_p"], c["m_p"], ext.index_select(0, c["parent_index"]))
     child = torch.bmm(c["m_c"], ext.index_select(0, c["child_index"]))
     return {"parent": parent, "child": child}
@@ -385,7 +391,7 @@ def _assemble(c: dict, out: _Outputs, st: torch.Tensor, batch: tuple, n: int) ->
 def _markers(c: dict, frames: torch.Tensor, st: torch.Tensor, n: int, direct: bool):
     """(M, 3, n) markers in ground from body ``frames`` (B, 4, 3, n), computed per body
     (``direct``: each run of a body's markers is written to its place in the result)."""
-    ext = torch.cat([st, st.new_ones(1, 3, st.shape[-1])])  # index -1: ground, unscaled
+    ext = _with_ground(st)
     local = torch.bmm(c["marker_m"], ext.index_select(0, c["marker_body"]))  # (M, 3, .)
     markers = st.new_empty(local.shape[0], 3, n) if direct else None
     blocks = []
